@@ -1,0 +1,257 @@
+"""The ``lti-service`` command line (interface, see design.md §4)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from lti_service.config import ConfigError, Settings, load_settings
+from lti_service.db import make_engine, make_session_factory, session_scope
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _factory(settings: Settings):  # type: ignore[no-untyped-def]
+    settings.ensure_instance_dir()
+    return make_session_factory(make_engine(settings.effective_database_url))
+
+
+@click.group()
+def main() -> None:
+    """Quality Club LTI 1.3 tool: run the server, manage platforms, keys and the database."""
+
+
+# --------------------------------------------------------------------------- server
+@main.command()
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def demo(port: int, host: str) -> None:
+    """Everything on embedded defaults: SQLite in instance/, keys, the demo LMS, one process."""
+    os.environ["LTI_SERVICE_DEMO_LMS"] = "1"
+    settings = _settings(demo_lms=True, port=port)
+    settings.ensure_instance_dir()
+    from lti_service.migrate import upgrade
+
+    upgrade(settings.effective_database_url)
+    from lti_service.app import create_app
+
+    app = create_app(settings)
+    base = settings.effective_base_url
+    click.echo(f"Quality Club demo running: tool {base}/  ·  demo LMS {base}/demo-lms/")
+    click.echo("Press Ctrl+C to stop.")
+    app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+
+
+@main.command()
+@click.option("--bind", default="127.0.0.1:8000", show_default=True)
+@click.option("--workers", default=2, show_default=True, type=int)
+def serve(bind: str, workers: int) -> None:
+    """Production-style server (gunicorn) on the configured database."""
+    settings = _settings()
+    try:
+        settings.require_production_values()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        from gunicorn.app.base import BaseApplication
+    except ImportError:  # pragma: no cover - gunicorn is a dependency
+        from lti_service.app import create_app
+
+        host, _, port = bind.rpartition(":")
+        create_app(settings).run(host=host or "127.0.0.1", port=int(port), threaded=True)
+        return
+
+    class _App(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", bind)
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", None)
+            self.cfg.set("keepalive", 5)
+
+        def load(self) -> Any:
+            from lti_service.app import create_app
+
+            return create_app(settings)
+
+    _App().run()
+
+
+# --------------------------------------------------------------------------- database
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Run the migrations up to REVISION."""
+    from lti_service.migrate import upgrade
+
+    settings = _settings()
+    settings.ensure_instance_dir()
+    upgrade(settings.effective_database_url, revision)
+    click.echo("database is up to date")
+
+
+# --------------------------------------------------------------------------- platforms
+@main.group()
+def platform() -> None:
+    """Platform registrations (LMSs allowed to launch the tool)."""
+
+
+@platform.command("add")
+@click.option("--issuer", required=True)
+@click.option("--client-id", required=True)
+@click.option("--auth-login-url", required=True)
+@click.option("--auth-token-url", required=True)
+@click.option("--key-set-url", required=True)
+@click.option("--deployment-id", "deployment_ids", multiple=True, required=True)
+@click.option("--auth-audience", default=None)
+@click.option("--name", default="")
+def platform_add(issuer: str, client_id: str, auth_login_url: str, auth_token_url: str,
+                 key_set_url: str, deployment_ids: tuple[str, ...], auth_audience: str | None,
+                 name: str) -> None:
+    """Register a platform by hand; it is active at once. Prints the registration id."""
+    from lti_service.registrations import RegistrationInput, add_registration
+
+    data = RegistrationInput(
+        issuer=issuer, client_id=client_id, auth_login_url=auth_login_url,
+        auth_token_url=auth_token_url, key_set_url=key_set_url,
+        deployment_ids=list(deployment_ids), auth_audience=auth_audience, name=name,
+    )
+    try:
+        data.validate()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    factory = _factory(_settings())
+    try:
+        with session_scope(factory) as session:
+            registration = add_registration(session, data)
+            reg_id = registration.id
+    except IntegrityError as exc:
+        raise click.ClickException(
+            f"a registration for issuer {issuer} and client id {client_id} already exists"
+        ) from exc
+    click.echo(reg_id)
+
+
+@platform.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def platform_list(as_json: bool) -> None:
+    """Every registration with its deployments and state."""
+    from lti_service.models import Registration
+
+    factory = _factory(_settings())
+    rows: list[dict[str, Any]] = []
+    with session_scope(factory) as session:
+        for reg in session.scalars(select(Registration).order_by(Registration.id)):
+            rows.append({
+                "id": reg.id, "name": reg.name, "issuer": reg.issuer,
+                "client_id": reg.client_id, "state": reg.state,
+                "deployments": [{"deployment_id": d.deployment_id, "active": d.active}
+                                for d in reg.deployments],
+                "last_launch_at": reg.last_launch_at.isoformat() if reg.last_launch_at else None,
+            })
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no platforms registered")
+    for row in rows:
+        deps = ", ".join(f"{d['deployment_id']}{'' if d['active'] else ' (inactive)'}"
+                         for d in row["deployments"]) or "-"
+        click.echo(f"{row['id']:>4}  {row['state']:<8}  {row['issuer']}  client_id="
+                   f"{row['client_id']}  deployments: {deps}")
+
+
+def _set_state(reg_id: int, active: bool, deployment_ids: tuple[str, ...]) -> None:
+    from lti_service.registrations import set_registration_state
+
+    factory = _factory(_settings())
+    try:
+        with session_scope(factory) as session:
+            set_registration_state(session, reg_id, active, list(deployment_ids))
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@platform.command("activate")
+@click.argument("reg_id", type=int)
+@click.option("--deployment-id", "deployment_ids", multiple=True,
+              help="Activate only these deployments (default: the registration and all).")
+def platform_activate(reg_id: int, deployment_ids: tuple[str, ...]) -> None:
+    """Allow launches from a registration (and its deployments)."""
+    _set_state(reg_id, True, deployment_ids)
+    click.echo(f"registration {reg_id} activated")
+
+
+@platform.command("deactivate")
+@click.argument("reg_id", type=int)
+@click.option("--deployment-id", "deployment_ids", multiple=True,
+              help="Deactivate only these deployments (default: the whole registration).")
+def platform_deactivate(reg_id: int, deployment_ids: tuple[str, ...]) -> None:
+    """Refuse launches from a registration (or some of its deployments)."""
+    _set_state(reg_id, False, deployment_ids)
+    click.echo(f"registration {reg_id} deactivated")
+
+
+# --------------------------------------------------------------------------- keys
+@main.group()
+def keys() -> None:
+    """The tool's signing keys."""
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """Every published key: the active one and retired ones still published."""
+    from lti_service.lti.keys import published_keys
+
+    factory = _factory(_settings())
+    with session_scope(factory) as session:
+        found = published_keys(session)
+        if not found:
+            click.echo("no keys yet (made on first start, or by `keys rotate`)")
+        for key in found:
+            retired = f" retired {key.retired_at.isoformat()}" if key.retired_at else ""
+            click.echo(f"{key.kid}  {key.state:<8} created {key.created_at.isoformat()}{retired}")
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Make a new signing key; the previous one stays published until deleted."""
+    from lti_service.lti.keys import create_key
+
+    settings = _settings()
+    factory = _factory(settings)
+    with session_scope(factory) as session:
+        key = create_key(session, settings.resolve_secret_key())
+        click.echo(f"new active key {key.kid}")
+
+
+@keys.command("delete")
+@click.argument("kid")
+def keys_delete(kid: str) -> None:
+    """Stop publishing a retired key."""
+    from lti_service.lti.keys import delete_retired
+
+    factory = _factory(_settings())
+    with session_scope(factory) as session:
+        if not delete_retired(session, kid):
+            raise click.ClickException(f"no retired key {kid} (the active key cannot be deleted)")
+    click.echo(f"key {kid} deleted")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

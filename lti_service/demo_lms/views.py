@@ -1,0 +1,151 @@
+"""HTTP face of the demo LMS: course page, launch frame, OIDC auth, JWKS, token, Deep Linking.
+
+Views only adapt requests to :mod:`lti_service.demo_lms.platform`; the tool is reached over
+real HTTP (its JWKS is fetched with ``requests``), so the server must handle concurrent
+requests (threaded dev server or more than one worker).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jwt
+import requests
+from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
+from sqlalchemy import select
+
+from lti_service.demo_lms import get_platform
+from lti_service.demo_lms.platform import (
+    COURSE,
+    DEEP_LINKING_REQUEST,
+    DL,
+    RESOURCE_LINK_REQUEST,
+    ROSTER,
+    PlatformError,
+)
+from lti_service.models import DemoLmsLink
+from lti_service.web.context import base_url, db
+from lti_service.web.extensions import csrf
+
+bp = Blueprint("demo_lms", __name__, url_prefix="/demo-lms")
+
+ROLE_LABELS = {"learner": "learner", "learner2": "second learner",
+               "facilitator": "facilitator", "admin": "admin"}
+
+
+def _error(title: str, message: str, status: int = 400) -> tuple[str, int]:
+    return render_template("demo_lms/error.html", title=title, message=message,
+                           course=COURSE), status
+
+
+def _fetch_tool_jwks() -> dict[str, Any]:
+    response = requests.get(f"{base_url()}/.well-known/jwks.json", timeout=5)
+    response.raise_for_status()
+    data: dict[str, Any] = response.json()
+    return data
+
+
+@bp.get("/")
+def index() -> str:
+    links = db().scalars(select(DemoLmsLink).order_by(DemoLmsLink.id)).all()
+    return render_template("demo_lms/index.html", course=COURSE, roster=ROSTER,
+                           role_labels=ROLE_LABELS, links=links, platform=get_platform())
+
+
+@bp.get("/launch")
+def launch() -> str | tuple[str, int]:
+    user_key = request.args.get("user", "learner")
+    if user_key not in ROSTER:
+        return _error("Unknown user", f"There is no demo user {user_key!r}; use one of "
+                      + ", ".join(ROSTER) + ".")
+    mode = request.args.get("mode", "")
+    link_arg = request.args.get("link", "")
+    if mode not in ("", "deeplink") or (mode and link_arg):
+        return _error("Invalid launch", "mode must be 'deeplink' and cannot be combined "
+                      "with link.")
+    platform = get_platform()
+    spec: dict[str, Any] = {"locale": request.args.get("locale", "en"),
+                            "lms_url": url_for("demo_lms.index", _external=True)}
+    link: DemoLmsLink | None = None
+    if link_arg:
+        link = db().get(DemoLmsLink, int(link_arg)) if link_arg.isdigit() else None
+        if link is None:
+            return _error("Unknown content item", f"No content item {link_arg!r} in this "
+                          "course.", 404)
+        custom = link.item.get("custom") if isinstance(link.item, dict) else None
+        spec.update(target_link_uri=link.url, resource_link_id=f"demo-link-{link.id}",
+                    title=link.title, custom=custom if isinstance(custom, dict) else None)
+    message_type = DEEP_LINKING_REQUEST if mode == "deeplink" else RESOURCE_LINK_REQUEST
+    try:
+        login_url = platform.login_initiation_url(user_key, message_type, **spec)
+    except PlatformError as exc:
+        return _error("Invalid launch", exc.message)
+    return render_template("demo_lms/launch.html", course=COURSE, user=ROSTER[user_key],
+                           role_label=ROLE_LABELS[user_key], link=link, login_url=login_url,
+                           deep_linking=message_type == DEEP_LINKING_REQUEST)
+
+
+@bp.route("/auth", methods=["GET", "POST"])
+@csrf.exempt
+def auth() -> Response | tuple[str, int]:
+    try:
+        result = get_platform().authorize(request.values.to_dict())
+    except PlatformError as exc:
+        current_app.logger.warning("demo LMS refused an authentication request: %s", exc)
+        return _error("Login refused", f"{exc.message} ({exc.code})")
+    response = Response(render_template("demo_lms/auto_post.html", action=result.redirect_uri,
+                                        fields={"id_token": result.id_token,
+                                                "state": result.state}))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/jwks")
+def jwks() -> Response:
+    response = jsonify(get_platform().jwks())
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.post("/token")
+@csrf.exempt
+def token() -> Response:
+    body, status = get_platform().token_endpoint(request.form.to_dict(), _fetch_tool_jwks)
+    if status != 200:
+        current_app.logger.warning("demo LMS token request refused: %s", body)
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+@bp.get("/stats")
+def stats() -> Response:
+    """Counters for benchmarks that run the server in another process."""
+    platform = get_platform()
+    return jsonify({"token_requests": platform.token_requests,
+                    "tokens_issued": platform.tokens_issued})
+
+
+@bp.post("/deep-link-return")
+@csrf.exempt
+def deep_link_return() -> str | tuple[str, int]:
+    token_str = request.form.get("JWT", "")
+    if not token_str:
+        return _error("Deep Linking failed", "The tool sent no JWT form field.")
+    try:
+        items = get_platform().verify_deep_linking_response(token_str, _fetch_tool_jwks)
+    except PlatformError as exc:
+        current_app.logger.warning("demo LMS refused a Deep Linking response: %s", exc)
+        return _error("Deep Linking failed", exc.message)
+    session = db()
+    for item in items:
+        session.add(DemoLmsLink(title=str(item["title"])[:255], url=item["url"], item=item))
+    # Verified above; read the messages for the user and the course page to return to.
+    claims = jwt.decode(token_str, options={"verify_signature": False})
+    data = get_platform().deep_linking_data(claims[DL + "data"])
+    course_url = data.get("lms") or url_for("demo_lms.index")
+    return render_template("demo_lms/deep_link_done.html", count=len(items), items=items,
+                           msg=claims.get(DL + "msg"), errormsg=claims.get(DL + "errormsg"),
+                           course_url=course_url, course=COURSE)

@@ -1,0 +1,5 @@
+"""Flask extensions shared by the blueprints."""
+
+from flask_wtf import CSRFProtect
+
+csrf = CSRFProtect()

@@ -1,0 +1,218 @@
+"""The LTI surface (interface, see design.md §3): login, launch, JWKS, Deep Linking."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlencode, urlsplit
+
+from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from lti_service.launch_records import record_launch
+from lti_service.lti import claims as c
+from lti_service.lti import keys as tool_keys
+from lti_service.lti.deep_linking import build_response, content_item
+from lti_service.lti.errors import LaunchError
+from lti_service.lti.launch import (
+    BrowserProof,
+    NeedsBrowserProof,
+    ValidatedLaunch,
+    record_unknown_deployment,
+    validate_launch,
+)
+from lti_service.lti.oidc import start_login
+from lti_service.lti.roles import AppRole
+from lti_service.placements import PLACEMENTS, placement_for_path
+from lti_service.web import context, launch_session
+from lti_service.web.extensions import csrf
+from lti_service.web.security import BIND_COOKIE, set_cookie
+
+bp = Blueprint("lti", __name__)
+log = logging.getLogger(__name__)
+
+
+@bp.get("/.well-known/jwks.json")
+@bp.get("/lti/jwks")
+def jwks() -> Response:
+    response = jsonify(tool_keys.jwks(context.db()))
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.route("/lti/login", methods=["GET", "POST"])
+@csrf.exempt
+def login() -> BaseResponse:
+    params = {k: v for k, v in request.values.items() if isinstance(v, str)}
+    settings = context.settings()
+    result = start_login(
+        context.db(),
+        params,
+        base_url=context.base_url(),
+        browser_id=request.cookies.get(BIND_COOKIE),
+        lifetime=settings.login_lifetime,
+    )
+    log.info("lti login started", extra={"issuer": params.get("iss"),
+                                         "storage": bool(result.storage_target)})
+    if result.storage_target:
+        response: BaseResponse = Response(render_template(
+            "lti/storage_login.html",
+            redirect_url=result.redirect_url,
+            target=result.storage_target,
+            origin=result.storage_origin,
+            key=f"qc_state_{result.state}",
+            value=result.storage_secret,
+        ))
+    else:
+        response = redirect(result.redirect_url, code=302)
+    set_cookie(response, BIND_COOKIE, result.browser_id, max_age=settings.session_lifetime)
+    return response
+
+
+@bp.post("/lti/launch")
+@csrf.exempt
+def launch() -> BaseResponse:
+    form = {k: v for k, v in request.form.items() if isinstance(v, str)}
+    proof = BrowserProof(
+        browser_id=request.cookies.get(BIND_COOKIE),
+        storage_secret=form.get("qc_storage_secret") or None,
+    )
+    session = context.db()
+    settings = context.settings()
+    try:
+        validated = validate_launch(
+            session, form, proof,
+            keys=context.state()["keys"],
+            base_url=context.base_url(),
+            leeway=settings.jwt_leeway,
+        )
+        endpoint = _route(validated)
+    except NeedsBrowserProof as need:
+        return _browser_proof_page(need, form)
+    except LaunchError as err:
+        if err.code == "unknown_deployment":
+            with context.session_factory()() as own:
+                record_unknown_deployment(own, int(err.details["registration_id"]),
+                                          err.details["deployment_id"])
+        raise
+
+    record = record_launch(session, validated)
+    claims = validated.claims
+    presentation = claims.get(c.LAUNCH_PRESENTATION) or {}
+    dl = None
+    if validated.message_type == c.DEEP_LINKING_REQUEST:
+        dl = dict(claims[c.DL_SETTINGS])
+    launch_ctx = launch_session.LaunchContext(
+        user_id=record.user.id,
+        registration_id=validated.registration.id,
+        context_id=record.context.id if record.context else None,
+        role=record.role.value,
+        deployment_id=validated.deployment.id,
+        resource_link_id=record.resource_link.id if record.resource_link else None,
+        target=validated.target_link_uri,
+        locale=(presentation.get("locale") if isinstance(presentation, dict) else None)
+        or claims.get("locale"),
+        deep_linking=dl,
+    )
+    lid = launch_session.store(launch_ctx, cookieless=proof.browser_id is None)
+    log.info("lti launch accepted", extra={
+        "registration_id": validated.registration.id,
+        "message_type": validated.message_type,
+        "role": record.role.value,
+        "user_id": record.user.id,
+    })
+    return redirect(url_for(endpoint, lid=lid), code=303)
+
+
+def _route(validated: ValidatedLaunch) -> str:
+    """The view a launch opens: decided from the message type and target_link_uri."""
+    from lti_service.lti.roles import classify
+
+    role = classify(validated.claims.get(c.ROLES) or [])
+    if validated.message_type == c.DEEP_LINKING_REQUEST:
+        if role == AppRole.LEARNER:
+            raise LaunchError(
+                "deep_linking_forbidden",
+                "Only teachers and facilitators can add Quality Club content to a course.",
+                status=403,
+            )
+        return "lti.deep_linking"
+    path = urlsplit(validated.target_link_uri).path if validated.target_link_uri else ""
+    placement = placement_for_path(path)
+    if placement is None:
+        raise LaunchError(
+            "unknown_placement",
+            "This link points at a part of Quality Club that does not exist (any more). "
+            "Ask your teacher to place the tool again.",
+            status=404,
+        )
+    return placement.endpoint
+
+
+def _browser_proof_page(need: NeedsBrowserProof, form: dict[str, str]) -> Response:
+    login = need.login
+    if login.storage_target and not form.get("qc_storage_attempted"):
+        log.info("launch cookie missing: asking platform storage")
+        return Response(render_template(
+            "lti/storage_launch.html",
+            target=login.storage_target,
+            origin=login.storage_origin,
+            key=f"qc_state_{login.state}",
+            id_token=form.get("id_token", ""),
+            state=form.get("state", ""),
+        ))
+    log.warning("launch cookie missing: offering a new window", extra={"code": "cookies_blocked"})
+    params = dict(login.login_params)
+    params.pop("lti_storage_target", None)
+    new_window_url = url_for("lti.login") + "?" + urlencode(params)
+    return Response(
+        render_template("lti/new_window.html", new_window_url=new_window_url), status=401
+    )
+
+
+@bp.get("/lti/launch")
+@bp.get("/lti/launch/<path:placement>")
+def launch_get(placement: str = "") -> Response:
+    """A person who opens a launch URL directly gets an explanation, not a 405."""
+    return Response(render_template("lti/launch_direct.html"), status=400)
+
+
+@bp.route("/app/<lid>/deep-linking", methods=["GET", "POST"])
+def deep_linking(lid: str) -> Response:
+    launch = launch_session.resolve(lid)
+    if launch.deep_linking is None or launch.app_role == AppRole.LEARNER:
+        abort(403, description="This page is only available in a Deep Linking launch.")
+    settings = launch.deep_linking
+    offered = [p for p in PLACEMENTS if p.offered]
+    if request.method == "GET":
+        return Response(render_template(
+            "lti/deep_linking.html", lid=lid, placements=offered,
+            accept_multiple=bool(settings.get("accept_multiple", True)),
+        ))
+    chosen = request.form.getlist("placement")
+    selected = [p for p in offered if p.key in chosen]
+    if not selected:
+        abort(400, description="Choose at least one item to add to the course.")
+    if not settings.get("accept_multiple", True) and len(selected) > 1:
+        abort(400, description="This course accepts only one item at a time.")
+    session = context.db()
+    from lti_service.models import Deployment, Registration
+
+    registration = session.get(Registration, launch.registration_id)
+    deployment = session.get(Deployment, launch.deployment_id)
+    if registration is None or deployment is None:
+        abort(404)
+    base = context.base_url()
+    token = build_response(
+        signer=tool_keys.signer(session, context.secret_key()),
+        client_id=registration.client_id,
+        issuer=registration.issuer,
+        deployment_id=deployment.deployment_id,
+        settings=settings,
+        items=[content_item(p.deep_link, base) for p in selected],
+    )
+    log.info("deep linking response sent", extra={"items": len(selected),
+                                                 "registration_id": registration.id})
+    return Response(render_template(
+        "lti/deep_linking_return.html", return_url=settings["deep_link_return_url"], jwt=token,
+        count=len(selected),
+    ))
