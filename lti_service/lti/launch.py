@@ -297,11 +297,13 @@ def validate_launch(
     consumed = session.execute(delete(OidcLogin).where(OidcLogin.state == state))
     if getattr(consumed, "rowcount", 1) != 1:
         raise LaunchError("replayed", "This launch has already been used.", status=401)
+    # The nonce must stay recorded for as long as the token could still be accepted.
+    token_expiry = dt.datetime.fromtimestamp(float(payload["exp"]) + leeway, dt.UTC)
     session.add(
         UsedNonce(
             registration_id=registration.id,
-            nonce=str(payload["nonce"]),
-            expires_at=utcnow() + dt.timedelta(seconds=nonce_lifetime),
+            nonce=str(payload["nonce"])[:255],
+            expires_at=max(utcnow() + dt.timedelta(seconds=nonce_lifetime), token_expiry),
         )
     )
     try:

@@ -44,6 +44,18 @@ class LoginResult:
     storage_origin: str | None
 
 
+def purge_expired(session: Session) -> int:
+    """Drop logins and nonces past their lifetime (a launch can no longer use them)."""
+    from sqlalchemy import delete
+
+    from lti_service.models import UsedNonce
+
+    now = utcnow()
+    removed = session.execute(delete(OidcLogin).where(OidcLogin.expires_at < now))
+    nonces = session.execute(delete(UsedNonce).where(UsedNonce.expires_at < now))
+    return int(getattr(removed, "rowcount", 0) or 0) + int(getattr(nonces, "rowcount", 0) or 0)
+
+
 def find_registration(session: Session, issuer: str, client_id: str | None) -> Registration:
     """The registration for (issuer, client_id); client_id may be omitted if unambiguous."""
     query = select(Registration).where(Registration.issuer == issuer)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
@@ -20,7 +21,7 @@ from lti_service.lti.launch import (
     record_unknown_deployment,
     validate_launch,
 )
-from lti_service.lti.oidc import start_login
+from lti_service.lti.oidc import purge_expired, start_login
 from lti_service.lti.roles import AppRole
 from lti_service.placements import PLACEMENTS, placement_for_path
 from lti_service.web import context, launch_session
@@ -29,6 +30,7 @@ from lti_service.web.security import BIND_COOKIE, set_cookie
 
 bp = Blueprint("lti", __name__)
 log = logging.getLogger(__name__)
+PURGE_ONE_IN = 200  # expired logins and nonces are swept by roughly one login in 200
 
 
 @bp.get("/.well-known/jwks.json")
@@ -51,6 +53,8 @@ def login() -> BaseResponse:
         browser_id=request.cookies.get(BIND_COOKIE),
         lifetime=settings.login_lifetime,
     )
+    if secrets.randbelow(PURGE_ONE_IN) == 0:
+        purge_expired(context.db())
     log.info("lti login started", extra={"issuer": params.get("iss"),
                                          "storage": bool(result.storage_target)})
     if result.storage_target:

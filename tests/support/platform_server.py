@@ -199,6 +199,8 @@ def app_factory(platform: Platform):
                 "client_id": CLIENT_ID,
                 "lti_deployment_id": DEPLOYMENT_ID,
             }
+            if json.loads(spec).get("storage_target"):
+                params["lti_storage_target"] = json.loads(spec)["storage_target"]
             return respond("200 OK", platform.tool + "/lti/login?" + urlencode(params),
                            "text/plain")
         if path == "/auth":
