@@ -16,8 +16,10 @@ from lti_service.db import make_engine, make_session_factory, session_scope
 from lti_service.logging_setup import configure_logging, current_request_id
 from lti_service.lti import keys as tool_keys
 from lti_service.lti.platform_keys import KeyStore
+from lti_service.lti.registry import Registry
 from lti_service.web import security
 from lti_service.web.extensions import csrf
+from lti_service.web.session_json import PlainJSONSerializer
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         SESSION_COOKIE_SAMESITE="None",
         SESSION_COOKIE_PARTITIONED=True,
         PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.session_lifetime),
+        SESSION_REFRESH_EACH_REQUEST=False,  # re-sign the cookie only when it changed
         WTF_CSRF_TIME_LIMIT=settings.session_lifetime,
         WTF_CSRF_SSL_STRICT=False,  # the Referer is stripped or cross-site inside LMS iframes
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
@@ -63,8 +66,17 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         "keys": KeyStore(cache_seconds=settings.jwks_cache_seconds,
                          refetch_interval=settings.jwks_refetch_interval),
         "frame_ancestors": security.FrameAncestors(),
+        "registry": Registry(),
     }
+    app.session_interface.serializer = PlainJSONSerializer()  # type: ignore[attr-defined]
     csrf.init_app(app)
+    # Quality Development Tool: interface language (Flask-Babel), and the frameworks checked
+    # against their XSD before anything serves (a broken file raises FrameworkError).
+    from lti_service.assessment.frameworks import registry as load_frameworks
+    from lti_service.web import i18n
+
+    i18n.init_app(app)
+    load_frameworks()
     _register_blueprints(app, settings)
     _register_request_hooks(app, settings)
     _startup(app, settings)
@@ -72,9 +84,18 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
 
 
 def _register_blueprints(app: Flask, settings: Settings) -> None:
-    from lti_service.web import admin, errors, facilitator, health, learner, lti
+    from lti_service.web import (
+        admin,
+        console,
+        errors,
+        facilitator,
+        health,
+        learner,
+        lti,
+        registration,
+    )
 
-    for module in (lti, learner, facilitator, admin, health):
+    for module in (lti, registration, console, learner, facilitator, admin, health):
         app.register_blueprint(module.bp)
     errors.register(app)
     if settings.demo_lms:
@@ -108,7 +129,8 @@ def _register_request_hooks(app: Flask, settings: Settings) -> None:
         session = g.pop("db_session", None)
         if session is not None:
             try:
-                if response.status_code < 400 and not g.get("rollback_only"):
+                keep = response.status_code < 400 or g.get("commit_despite_error")
+                if keep and not g.get("rollback_only"):
                     session.commit()
                 else:
                     session.rollback()
@@ -139,6 +161,10 @@ def _startup(app: Flask, settings: Settings) -> None:
             if settings.demo_lms:
                 from lti_service.demo_lms import ensure_demo_registration
 
-                ensure_demo_registration(session, settings)
+                registration = ensure_demo_registration(session, settings)
+                # Quality Development Tool: sample cohort in the demo course (once).
+                from lti_service.assessment.demo_data import seed_demo_cohort
+
+                seed_demo_cohort(session, registration)
     except (OperationalError, ProgrammingError) as exc:
         log.error("database is not ready: run `lti-service db upgrade` (%s)", exc.orig)

@@ -207,6 +207,33 @@ def platform_deactivate(reg_id: int, deployment_ids: tuple[str, ...]) -> None:
     click.echo(f"registration {reg_id} deactivated")
 
 
+# --------------------------------------------------------------------------- operators
+@main.group()
+def admin() -> None:
+    """Operator accounts for the registrations console (/console/)."""
+
+
+@admin.command("create")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from standard input (for scripts).")
+def admin_create(username: str, password_stdin: bool) -> None:
+    """Create an operator account; the password is stored as an Argon2id hash."""
+    from lti_service.operators import OperatorError, create_operator
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    factory = _factory(_settings())
+    try:
+        with session_scope(factory) as session:
+            create_operator(session, username, password)
+    except OperatorError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"operator {username} created; sign in at /console/")
+
+
 # --------------------------------------------------------------------------- keys
 @main.group()
 def keys() -> None:

@@ -45,6 +45,17 @@ class Settings(BaseSettings):
     # Lifetime of the app session inside the LMS, in seconds.
     session_lifetime: int = Field(default=8 * 3600, ge=60)
     port: int = 5000
+    # Dynamic Registration: activate new registrations at once (else they wait for approval).
+    auto_activate: bool = False
+    # Comma-separated issuers (fnmatch patterns, e.g. https://*.moodle.example.edu) whose
+    # dynamic registrations are activated at once.
+    trusted_issuers: str = ""
+    # Name and description the tool gives itself when it registers with a platform.
+    tool_name: str = "Quality Club"
+    tool_description: str = (
+        "Peer-learning clubs on quality in learning mobility: self-assessment with the "
+        "Quality Development Tool, club meetings, action plans and critical-friend feedback."
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -55,6 +66,10 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("LTI_SERVICE_BASE_URL must start with http:// or https://")
         return value
+
+    @property
+    def trusted_issuer_patterns(self) -> list[str]:
+        return [p.strip() for p in self.trusted_issuers.split(",") if p.strip()]
 
     @property
     def instance_path(self) -> Path:

@@ -2,13 +2,20 @@
 
 Placements live under ``/lti/launch/``: Moodle binds typed or imported links to the tool by
 URL prefix, and a cartridge's launch URL is the only per-link data that survives an import.
+Besides the home, Deep Linking offers one graded placement per framework (line item tag
+``qdt-assessment``, maximum 1) and the facilitator's cohort view. Framework placements are
+built from ``xml/frameworks/`` (validated on first import, like at start-up).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lti_service.assessment import frameworks
 from lti_service.lti.deep_linking import Placement
+
+QDT_PREFIX = "qdt/"
+QDT_TAG = "qdt-assessment"
 
 
 @dataclass(frozen=True)
@@ -20,21 +27,58 @@ class Route:
     deep_link: Placement
 
 
-PLACEMENTS: list[Route] = [
-    Route(
+HOME = Route(
+    key="home",
+    path="home",
+    endpoint="learner.home_dispatch",
+    offered=True,
+    deep_link=Placement(
         key="home",
+        title="Quality Club",
         path="home",
-        endpoint="learner.home_dispatch",
+        description="Peer-learning club on quality in learning mobility: self-assessment, "
+        "club meetings and action plans.",
+    ),
+)
+
+COHORT = Route(
+    key="cohort",
+    path="cohort",
+    endpoint="facilitator.cohort_launch",
+    offered=True,
+    deep_link=Placement(
+        key="cohort",
+        title="Quality Club: cohort overview",
+        path="cohort",
+        description="For facilitators: who has started and submitted the self-assessment, "
+        "anonymised results per area and the cohort's peer-learning priorities.",
+    ),
+)
+
+
+def framework_route(framework: frameworks.Framework) -> Route:
+    title = f"Quality Development Tool: {framework.title.get('en')}"
+    return Route(
+        key=f"qdt-{framework.key}",
+        path=QDT_PREFIX + framework.key,
+        endpoint="learner.qdt_launch",
         offered=True,
         deep_link=Placement(
-            key="home",
-            title="Quality Club",
-            path="home",
-            description="Peer-learning club on quality in learning mobility: self-assessment, "
-            "club meetings and action plans.",
+            key=f"qdt-{framework.key}",
+            title=title,
+            path=QDT_PREFIX + framework.key,
+            description=framework.description.get("en"),
+            graded_tag=QDT_TAG,
+            score_maximum=1.0,
         ),
-    ),
-]
+    )
+
+
+def _build() -> list[Route]:
+    return [HOME, *(framework_route(f) for f in frameworks.registry().values()), COHORT]
+
+
+PLACEMENTS: list[Route] = _build()
 
 
 def placement_for_path(path: str) -> Route | None:
@@ -44,4 +88,14 @@ def placement_for_path(path: str) -> Route | None:
     for route in PLACEMENTS:
         if route.path == rest:
             return route
+    return None
+
+
+def framework_key_for_target(target: str) -> str | None:
+    """The framework a launch's target_link_uri places (``…/lti/launch/qdt/<key>``)."""
+    from urllib.parse import urlsplit
+
+    rest = urlsplit(target).path.removeprefix("/lti/launch").strip("/")
+    if rest.startswith(QDT_PREFIX):
+        return rest.removeprefix(QDT_PREFIX)
     return None

@@ -81,3 +81,72 @@ def set_registration_state(session: Session, reg_id: int, active: bool,
                 deployment.active = True
     session.flush()
     return registration
+
+
+def token_hash(token: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def registration_policy_state(issuer: str, auto_activate: bool,
+                              trusted_patterns: list[str]) -> RegistrationState:
+    """Dynamic registrations wait for the operator unless the operator said to trust them."""
+    from fnmatch import fnmatchcase
+
+    if auto_activate or any(fnmatchcase(issuer, p) for p in trusted_patterns):
+        return RegistrationState.ACTIVE
+    return RegistrationState.PENDING
+
+
+def find_by_token(session: Session, token: str) -> Registration | None:
+    return session.scalars(
+        select(Registration).where(Registration.registration_token_hash == token_hash(token))
+    ).first()
+
+
+def add_dynamic_registration(
+    session: Session,
+    *,
+    issuer: str,
+    client_id: str,
+    deployment_id: str | None,
+    auth_login_url: str,
+    auth_token_url: str,
+    key_set_url: str,
+    auth_audience: str | None,
+    name: str,
+    platform_info: dict[str, object],
+    token: str | None,
+    state: RegistrationState,
+) -> Registration:
+    """Store what Dynamic Registration produced, in one flush (no half-registered platform)."""
+    registration = Registration(
+        issuer=issuer,
+        client_id=client_id,
+        name=name[:255],
+        auth_login_url=auth_login_url,
+        auth_token_url=auth_token_url,
+        auth_audience=auth_audience,
+        key_set_url=key_set_url,
+        state=state.value,
+        source="dynamic",
+        platform_info=dict(platform_info),
+        registration_token_hash=token_hash(token) if token else None,
+    )
+    if deployment_id:
+        registration.deployments.append(Deployment(deployment_id=deployment_id, active=True))
+    session.add(registration)
+    session.flush()
+    return registration
+
+
+def set_deployment_active(session: Session, registration_id: int, deployment_pk: int,
+                          active: bool) -> Deployment:
+    """Switch one deployment, only if it belongs to ``registration_id`` (tenant check)."""
+    deployment = session.get(Deployment, deployment_pk)
+    if deployment is None or deployment.registration_id != registration_id:
+        raise LookupError(f"registration {registration_id} has no deployment {deployment_pk}")
+    deployment.active = active
+    session.flush()
+    return deployment

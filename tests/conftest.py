@@ -198,6 +198,15 @@ class IndependentPlatform:
     def jwks_requests(self) -> int:
         return int(requests.get(self.base + "/stats", timeout=10).json()["jwks_requests"])
 
+    def registration_token(self) -> str:
+        """A fresh single-use Dynamic Registration token, as the platform's admin page has."""
+        return str(requests.post(self.base + "/dr/new-token", timeout=10).json()["token"])
+
+    def registrations(self) -> list[dict[str, Any]]:
+        reply: list[dict[str, Any]] = requests.get(self.base + "/dr/registrations",
+                                                   timeout=10).json()
+        return reply
+
     def rotate(self) -> str:
         return str(requests.post(self.base + "/rotate", timeout=10).json()["kid"])
 

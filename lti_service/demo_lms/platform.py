@@ -148,6 +148,17 @@ def endpoints(tool_base_url: str) -> Endpoints:
 
 
 @dataclass(frozen=True)
+class DemoClient:
+    """A tool registered with the demo LMS by Dynamic Registration (besides the built-in one)."""
+
+    client_id: str
+    deployment_id: str
+    login_url: str
+    redirect_uris: tuple[str, ...]
+    target_link_uri: str
+
+
+@dataclass(frozen=True)
 class AuthResult:
     """What the authorization endpoint form-posts to the tool's redirect URI."""
 
@@ -351,6 +362,7 @@ class DemoPlatform:
         locale: str = "en",
         custom: Mapping[str, str] | None = None,
         lms_url: str | None = None,
+        client: DemoClient | None = None,
     ) -> str:
         """The tool's login initiation URL; the launch spec travels signed in the hint.
 
@@ -362,23 +374,31 @@ class DemoPlatform:
             raise PlatformError("invalid_request", f"unsupported message type {message_type!r}")
         if not _LOCALE.match(locale):
             raise PlatformError("invalid_request", f"invalid locale {locale!r}")
-        target = target_link_uri or self.tool_redirect_uri
+        target = target_link_uri or (client.target_link_uri if client else
+                                     self.tool_redirect_uri)
+        client_id = client.client_id if client else self.client_id
+        deployment_id = client.deployment_id if client else self.deployment_id
         hint = self._hints.dumps({
             "sub": user.sub, "type": message_type, "target": target, "link": resource_link_id,
             "title": title, "locale": locale, "custom": dict(custom or {}), "lms": lms_url,
+            "cid": client_id, "dep": deployment_id,
         })
         query = urlencode({
             "iss": self.issuer,
             "login_hint": user.sub,
             "target_link_uri": target,
             "lti_message_hint": hint,
-            "client_id": self.client_id,
-            "lti_deployment_id": self.deployment_id,
+            "client_id": client_id,
+            "lti_deployment_id": deployment_id,
         })
-        return f"{self.tool_login_url}?{query}"
+        login_url = client.login_url if client else self.tool_login_url
+        return f"{login_url}?{query}"
 
-    def authorize(self, params: Mapping[str, str]) -> AuthResult:
-        """Moodle ``auth.php``: refuse anything but an exact, complete authentication request."""
+    def authorize(self, params: Mapping[str, str],
+                  clients: Callable[[str], DemoClient | None] | None = None) -> AuthResult:
+        """Moodle ``auth.php``: refuse anything but an exact, complete authentication request.
+
+        ``clients`` finds tools registered by Dynamic Registration by client_id."""
         required = ("scope", "response_type", "client_id", "redirect_uri", "login_hint",
                     "lti_message_hint", "nonce", "state")
         missing = [name for name in required if not params.get(name)]
@@ -389,18 +409,23 @@ class DemoPlatform:
         if params["response_type"] != "id_token":
             raise PlatformError("unsupported_response_type",
                                 "Invalid response_type: must be 'id_token'")
+        client = None
         if params["client_id"] != self.client_id:
-            raise PlatformError("unauthorized_client", f"Unknown client_id {params['client_id']!r}")
+            client = clients(params["client_id"]) if clients else None
+            if client is None:
+                raise PlatformError("unauthorized_client",
+                                    f"Unknown client_id {params['client_id']!r}")
+        redirect_uris = client.redirect_uris if client else (self.tool_redirect_uri,)
         if params.get("response_mode") != "form_post":
             raise PlatformError("invalid_request", "Invalid request: response_mode must be "
                                 "'form_post'")
         if params.get("prompt") != "none":
             raise PlatformError("invalid_request", "Invalid request: prompt must be 'none'")
-        if params["redirect_uri"] != self.tool_redirect_uri:
+        if params["redirect_uri"] not in redirect_uris:
             raise PlatformError(
                 "invalid_request",
                 f"Invalid request: unregistered redirect_uri {params['redirect_uri']!r} "
-                f"(the only registered one is {self.tool_redirect_uri})",
+                f"(registered: {', '.join(redirect_uris)})",
             )
         if len(params["nonce"]) > 1024 or len(params["state"]) > 1024:
             raise PlatformError("invalid_request", "Invalid request: nonce or state too long")
@@ -418,6 +443,8 @@ class DemoPlatform:
                 from None
         if hint.get("sub") != user.sub:
             raise PlatformError("access_denied", "login_hint does not match lti_message_hint")
+        if hint.get("cid", self.client_id) != params["client_id"]:
+            raise PlatformError("access_denied", "client_id does not match lti_message_hint")
         claims = self._launch_claims(user, hint, params["nonce"])
         return AuthResult(params["redirect_uri"], params["state"], self.sign(claims), claims)
 
@@ -426,7 +453,7 @@ class DemoPlatform:
         locale = str(hint["locale"])
         claims: dict[str, Any] = {
             "iss": self.issuer,
-            "aud": self.client_id,
+            "aud": hint.get("cid", self.client_id),
             "sub": user.sub,
             "iat": now,
             "exp": now + ID_TOKEN_LIFETIME,
@@ -438,7 +465,7 @@ class DemoPlatform:
             "locale": locale,
             LTI + "message_type": hint["type"],
             LTI + "version": LTI_VERSION,
-            LTI + "deployment_id": self.deployment_id,
+            LTI + "deployment_id": hint.get("dep", self.deployment_id),
             LTI + "target_link_uri": hint["target"],
             LTI + "roles": list(user.roles),
             LTI + "context": dict(COURSE),

@@ -21,9 +21,16 @@ from lti_service.demo_lms.platform import (
     DL,
     RESOURCE_LINK_REQUEST,
     ROSTER,
+    DemoClient,
     PlatformError,
 )
-from lti_service.models import DemoLmsLink
+from lti_service.demo_lms.registration import (
+    RegistrationTokens,
+    openid_configuration,
+    registration_reply,
+    validate_registration,
+)
+from lti_service.models import DemoLmsLink, DemoLmsTool
 from lti_service.web.context import base_url, db
 from lti_service.web.extensions import csrf
 
@@ -43,6 +50,30 @@ def _fetch_tool_jwks() -> dict[str, Any]:
     response.raise_for_status()
     data: dict[str, Any] = response.json()
     return data
+
+
+_TOKENS: dict[str, RegistrationTokens] = {}
+
+
+def _registration_tokens() -> RegistrationTokens:
+    from lti_service.web.context import secret_key
+
+    key = secret_key()
+    if key not in _TOKENS:
+        _TOKENS[key] = RegistrationTokens(key)
+    return _TOKENS[key]
+
+
+def _client(client_id: str) -> DemoClient | None:
+    tool = db().scalars(select(DemoLmsTool).where(DemoLmsTool.client_id == client_id)).first()
+    return _as_client(tool) if tool else None
+
+
+def _as_client(tool: DemoLmsTool) -> DemoClient:
+    return DemoClient(client_id=tool.client_id, deployment_id=tool.deployment_id,
+                      login_url=tool.initiate_login_uri,
+                      redirect_uris=tuple(tool.redirect_uris),
+                      target_link_uri=tool.target_link_uri)
 
 
 @bp.get("/")
@@ -67,6 +98,12 @@ def launch() -> str | tuple[str, int]:
     spec: dict[str, Any] = {"locale": request.args.get("locale", "en"),
                             "lms_url": url_for("demo_lms.index", _external=True)}
     link: DemoLmsLink | None = None
+    tool_arg = request.args.get("tool", "")
+    if tool_arg:
+        tool = db().get(DemoLmsTool, int(tool_arg)) if tool_arg.isdigit() else None
+        if tool is None:
+            return _error("Unknown tool", f"No tool {tool_arg!r} is registered.", 404)
+        spec["client"] = _as_client(tool)
     if link_arg:
         link = db().get(DemoLmsLink, int(link_arg)) if link_arg.isdigit() else None
         if link is None:
@@ -89,7 +126,7 @@ def launch() -> str | tuple[str, int]:
 @csrf.exempt
 def auth() -> Response | tuple[str, int]:
     try:
-        result = get_platform().authorize(request.values.to_dict())
+        result = get_platform().authorize(request.values.to_dict(), clients=_client)
     except PlatformError as exc:
         current_app.logger.warning("demo LMS refused an authentication request: %s", exc)
         return _error("Login refused", f"{exc.message} ({exc.code})")
@@ -149,3 +186,74 @@ def deep_link_return() -> str | tuple[str, int]:
     return render_template("demo_lms/deep_link_done.html", count=len(items), items=items,
                            msg=claims.get(DL + "msg"), errormsg=claims.get(DL + "errormsg"),
                            course_url=course_url, course=COURSE)
+
+
+# --- Dynamic Registration, the platform's side ---------------------------------------------
+
+
+@bp.get("/admin/tools")
+def tools() -> str:
+    """Registered tools, and "register a tool by URL" (what Moodle's admin page offers)."""
+    rows = db().scalars(select(DemoLmsTool).order_by(DemoLmsTool.id)).all()
+    return render_template("demo_lms/tools.html", course=COURSE, tools=rows,
+                           default_url=f"{base_url()}/lti/register")
+
+
+@bp.get("/admin/register")
+def start_registration() -> str | tuple[str, int]:
+    tool_url = request.args.get("tool_url", "").strip()
+    if not tool_url.startswith(("http://", "https://")):
+        return _error("Invalid tool URL", "The tool's registration URL must be an http(s) URL.")
+    platform = get_platform()
+    token = _registration_tokens().issue()
+    separator = "&" if "?" in tool_url else "?"
+    from urllib.parse import urlencode, urlsplit
+
+    frame_url = tool_url + separator + urlencode({
+        "openid_configuration": f"{platform.issuer}/.well-known/openid-configuration",
+        "registration_token": token,
+    })
+    parts = urlsplit(tool_url)
+    return render_template("demo_lms/register_tool.html", course=COURSE, frame_url=frame_url,
+                           tool_origin=f"{parts.scheme}://{parts.netloc}")
+
+
+def _bearer_ok(consume: bool) -> bool:
+    header = request.headers.get("Authorization", "")
+    token = header[len("Bearer "):] if header.startswith("Bearer ") else ""
+    return bool(token) and _registration_tokens().check(token, consume=consume)
+
+
+@bp.get("/.well-known/openid-configuration")
+def openid_config() -> Response:
+    if not _bearer_ok(consume=False):
+        response = jsonify({"error": "invalid_token"})
+        response.status_code = 401
+        return response
+    return jsonify(openid_configuration(get_platform().issuer))
+
+
+@bp.post("/register")
+@csrf.exempt
+def register() -> Response:
+    if not _bearer_ok(consume=False):
+        response = jsonify({"error": "invalid_token",
+                            "error_description": "registration token missing, expired or used"})
+        response.status_code = 401
+        return response
+    try:
+        new_tool = validate_registration(request.get_json(silent=True))
+    except PlatformError as exc:
+        current_app.logger.warning("demo LMS refused a registration: %s", exc)
+        response = jsonify({"error": exc.code, "error_description": exc.message})
+        response.status_code = 400
+        return response
+    _bearer_ok(consume=True)
+    row = DemoLmsTool(client_id=new_tool.client_id, deployment_id="", name=new_tool.name,
+                      initiate_login_uri=new_tool.initiate_login_uri,
+                      target_link_uri=new_tool.target_link_uri, jwks_uri=new_tool.jwks_uri,
+                      redirect_uris=new_tool.redirect_uris, registration=new_tool.registration)
+    db().add(row)
+    db().flush()
+    row.deployment_id = str(row.id)  # Moodle: the deployment id is the tool type's id
+    return jsonify(registration_reply(new_tool, row.deployment_id))

@@ -10,7 +10,6 @@ own code. pylti1p3's per-message-type claim validators run as the final check.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from urllib.parse import urlsplit
 import jwt
 from pylti1p3.exception import LtiException
 from pylti1p3.message_validators import get_validators
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,7 +28,8 @@ from lti_service.lti import claims as c
 from lti_service.lti.errors import LaunchError
 from lti_service.lti.oidc import check_registration_usable
 from lti_service.lti.platform_keys import KeyStore
-from lti_service.models import Deployment, OidcLogin, Registration, UsedNonce
+from lti_service.lti.registry import RegistrationInfo, Registry
+from lti_service.models import Deployment, OidcLogin, Registration
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,9 @@ class BrowserProof:
 
 @dataclass(frozen=True)
 class ValidatedLaunch:
-    registration: Registration
-    deployment: Deployment
+    registration: RegistrationInfo
+    deployment_id: str
+    deployment_pk: int
     claims: dict[str, Any]
 
     @property
@@ -62,9 +63,9 @@ class ValidatedLaunch:
 
 class NeedsBrowserProof(Exception):
     """The binding cookie did not come back; the caller must try platform storage or a new
-    window. Carries the login so the page can be built."""
+    window (and roll back, so the login stays unconsumed). Carries the login for the page."""
 
-    def __init__(self, login: OidcLogin) -> None:
+    def __init__(self, login: LoginRow) -> None:
         super().__init__("browser binding missing")
         self.login = login
 
@@ -89,28 +90,6 @@ def _unverified_parts(id_token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         raise LaunchError("not_a_jwt", "The id_token cannot be decoded.") from exc
 
 
-def _login_for(session: Session, state: str) -> OidcLogin:
-    login = session.get(OidcLogin, state)
-    if login is None or login.expires_at < utcnow():
-        raise LaunchError(
-            "invalid_state",
-            "This launch does not match a login started with the tool, or it has already "
-            "been used or has expired. Launch the tool again from your course.",
-            status=400,
-        )
-    return login
-
-
-def _check_browser(login: OidcLogin, proof: BrowserProof) -> None:
-    if proof.browser_id and proof.browser_id == login.browser_id:
-        return
-    if proof.storage_secret:
-        if login.storage_secret and proof.storage_secret == login.storage_secret:
-            return
-        raise LaunchError("invalid_state", "The login could not be matched to this browser.")
-    raise NeedsBrowserProof(login)
-
-
 def _check_audience(payload: dict[str, Any], client_id: str) -> None:
     aud = payload.get("aud")
     audiences = aud if isinstance(aud, list) else [aud]
@@ -128,14 +107,14 @@ def _check_audience(payload: dict[str, Any], client_id: str) -> None:
 
 
 def _verify_signature(
-    id_token: str, key: Any, alg: str, registration: Registration, leeway: int
+    id_token: str, key: Any, alg: str, issuer: str, leeway: int
 ) -> dict[str, Any]:
     try:
         payload: dict[str, Any] = jwt.decode(
             id_token,
             key,
             algorithms=[alg],
-            issuer=registration.issuer,
+            issuer=issuer,
             leeway=leeway,
             options={"require": ["exp", "iat", "iss", "aud"], "verify_aud": False},
         )
@@ -214,21 +193,118 @@ def _check_target(payload: dict[str, Any], base_url: str) -> None:
                           "The launch's target_link_uri does not point at this tool.")
 
 
+@dataclass(frozen=True)
+class LoginRow:
+    """The login a launch consumes, with the registration state and deployment status read
+    in the same statement."""
+
+    state: str
+    registration_id: int
+    nonce: str
+    browser_id: str
+    storage_secret: str | None
+    storage_target: str | None
+    storage_origin: str | None
+    login_params: dict[str, Any]
+    registration_state: str | None
+    deployment_pk: int | None
+    deployment_active: bool | None
+
+
+def _consume_login_statement() -> Any:
+    """Mark the login used and read it back with the registration's state and the
+    deployment's id and status, in one statement built once (Core, bound parameters)."""
+    now = bindparam("now", type_=OidcLogin.__table__.c.consumed_at.type)
+    reg_state = (select(Registration.state)
+                 .where(Registration.id == OidcLogin.registration_id)
+                 .scalar_subquery())
+    deployment = (Deployment.registration_id == OidcLogin.registration_id,
+                  Deployment.deployment_id == bindparam("deployment_id"))
+    dep_pk = select(Deployment.id).where(*deployment).scalar_subquery()
+    dep_active = select(Deployment.active).where(*deployment).scalar_subquery()
+    return (
+        update(OidcLogin)
+        .where(OidcLogin.state == bindparam("login_state"), OidcLogin.consumed_at.is_(None),
+               OidcLogin.expires_at > now)
+        .values(consumed_at=now)
+        .returning(OidcLogin.registration_id, OidcLogin.nonce, OidcLogin.browser_id,
+                   OidcLogin.storage_secret, OidcLogin.storage_target,
+                   OidcLogin.storage_origin, OidcLogin.login_params, reg_state, dep_pk,
+                   dep_active)
+    )
+
+
+_CONSUME_LOGIN = _consume_login_statement()
+
+
+def _consume_login(session: Session, state: str, deployment_id: str) -> LoginRow:
+    """Consume the login (rolled back with the request if the launch fails later, so a
+    refused launch leaves the login as it was)."""
+    row = session.connection().execute(_CONSUME_LOGIN, {
+        "login_state": state, "now": utcnow(), "deployment_id": deployment_id,
+    }).first()
+    if row is None:
+        raise LaunchError(
+            "invalid_state",
+            "This launch does not match a login started with the tool, or it has already "
+            "been used or has expired. Launch the tool again from your course.",
+            status=400,
+        )
+    return LoginRow(state, row[0], row[1], row[2], row[3], row[4], row[5], row[6] or {},
+                    row[7], row[8], None if row[9] is None else bool(row[9]))
+
+
+def _check_browser(login: LoginRow, proof: BrowserProof) -> None:
+    if proof.browser_id and proof.browser_id == login.browser_id:
+        return
+    if proof.storage_secret:
+        if login.storage_secret and proof.storage_secret == login.storage_secret:
+            return
+        raise LaunchError("invalid_state", "The login could not be matched to this browser.")
+    raise NeedsBrowserProof(login)
+
+
+def _registration_for(session: Session, registry: Registry,
+                      unverified: dict[str, Any]) -> RegistrationInfo:
+    """The registration the token claims to come from: (iss, azp or aud)."""
+    issuer = unverified.get("iss")
+    if not isinstance(issuer, str) or not issuer:
+        raise LaunchError("wrong_iss", "The launch names no issuer (iss).", status=401)
+    known = registry.find(session, issuer, None) or registry.find(session, issuer, None,
+                                                                  fresh=True)
+    if not known:
+        raise LaunchError("wrong_iss", "The launch's issuer (iss) is not a registered platform.",
+                          status=401)
+    aud = unverified.get("aud")
+    audiences = [a for a in (aud if isinstance(aud, list) else [aud]) if isinstance(a, str)]
+    azp = unverified.get("azp")
+    candidates = [azp] if isinstance(azp, str) and azp in audiences else audiences
+    by_client = {r.client_id: r for r in known}
+    for client_id in candidates:
+        if client_id in by_client:
+            return by_client[client_id]
+        found = registry.find(session, issuer, client_id, fresh=True)
+        if found:
+            return found[0]
+    raise LaunchError("wrong_aud", "The launch was not addressed to this tool (aud).",
+                      status=401)
+
+
 def validate_launch(
     session: Session,
     form: dict[str, str],
     proof: BrowserProof,
     *,
     keys: KeyStore,
+    registry: Registry,
     base_url: str,
     leeway: int,
-    nonce_lifetime: int = 3600,
 ) -> ValidatedLaunch:
-    """Check everything, then consume state and nonce; raises LaunchError on any failure.
+    """Check everything; raises LaunchError on any failure.
 
-    Writes (consumed state, used nonce) are flushed only after every check passed, so the
-    caller's rollback on failure leaves nothing behind. An unknown deployment is the one
-    exception: it is recorded inactive by the caller for the admin to enable.
+    The login is consumed by the statement that reads it; the caller's rollback on any
+    failure undoes that, so a refused launch stores nothing and leaves the login usable by
+    the genuine launch. (An unknown deployment is the one thing recorded, by the caller.)
     """
     id_token = form.get("id_token", "")
     state = form.get("state", "")
@@ -241,8 +317,8 @@ def validate_launch(
         raise LaunchError("missing_id_token", "The launch has no id_token.")
     if not state:
         raise LaunchError("missing_state", "The launch has no state.")
-    if len(id_token) > MAX_TOKEN_LENGTH:
-        raise LaunchError("bad_token", "The id_token is too large.")
+    if len(id_token) > MAX_TOKEN_LENGTH or len(state) > 64:
+        raise LaunchError("bad_token", "The id_token or state is too large.")
 
     header, unverified = _unverified_parts(id_token)
     alg = header.get("alg")
@@ -252,39 +328,30 @@ def validate_launch(
     kid = header.get("kid")
     if not kid or not isinstance(kid, str):
         raise LaunchError("missing_kid", "The launch token names no key (kid).", status=401)
+    registration = _registration_for(session, registry, unverified)
 
-    login = _login_for(session, state)
-    _check_browser(login, proof)
-    registration = session.get(Registration, login.registration_id)
-    if registration is None:
-        raise LaunchError("invalid_state", "The registration of this login no longer exists.")
-    if unverified.get("iss") != registration.issuer:
-        raise LaunchError("wrong_iss", "The launch's issuer (iss) is not the registered one.",
-                          status=401)
-    _check_audience(unverified, registration.client_id)
-    check_registration_usable(registration)
-
+    # Authenticity first: nothing is written for a token that is not proven genuine.
     key = keys.key_for(session, registration.key_set_url, kid)
-    payload = _verify_signature(id_token, key, alg, registration, leeway)
+    payload = _verify_signature(id_token, key, alg, registration.issuer, leeway)
     _check_audience(payload, registration.client_id)
-    if payload.get("nonce") != login.nonce:
-        raise LaunchError("invalid_nonce", "The launch's nonce does not match its login.",
-                          status=401)
     _check_message(payload)
     _check_target(payload, base_url)
-
     deployment_id = payload.get(c.DEPLOYMENT_ID)
     if not deployment_id or not isinstance(deployment_id, str):
         raise LaunchError("missing_deployment_id", "The launch has no deployment_id.")
-    deployment = session.scalars(
-        select(Deployment).where(
-            Deployment.registration_id == registration.id,
-            Deployment.deployment_id == deployment_id,
-        )
-    ).first()
-    if deployment is None or not deployment.active:
+
+    login = _consume_login(session, state, deployment_id)
+    if login.registration_id != registration.id:
+        raise LaunchError("invalid_state", "This launch belongs to another platform's login.",
+                          status=400)
+    if payload.get("nonce") != login.nonce:
+        raise LaunchError("invalid_nonce", "The launch's nonce does not match its login.",
+                          status=401)
+    _check_browser(login, proof)
+    check_registration_usable(login.registration_state or "")
+    if not login.deployment_active or login.deployment_pk is None:
         raise LaunchError(
-            "deployment_inactive" if deployment else "unknown_deployment",
+            "unknown_deployment" if login.deployment_active is None else "deployment_inactive",
             f"The deployment '{deployment_id}' of this platform is not enabled in the tool. "
             "It has been recorded; ask the tool's operator to activate it "
             f"(lti-service platform activate {registration.id} --deployment-id ...).",
@@ -292,26 +359,8 @@ def validate_launch(
             deployment_id=deployment_id,
             registration_id=str(registration.id),
         )
-
-    # Every check passed: consume the state (single use) and record the nonce (unique).
-    consumed = session.execute(delete(OidcLogin).where(OidcLogin.state == state))
-    if getattr(consumed, "rowcount", 1) != 1:
-        raise LaunchError("replayed", "This launch has already been used.", status=401)
-    # The nonce must stay recorded for as long as the token could still be accepted.
-    token_expiry = dt.datetime.fromtimestamp(float(payload["exp"]) + leeway, dt.UTC)
-    session.add(
-        UsedNonce(
-            registration_id=registration.id,
-            nonce=str(payload["nonce"])[:255],
-            expires_at=max(utcnow() + dt.timedelta(seconds=nonce_lifetime), token_expiry),
-        )
-    )
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        raise LaunchError("replayed", "This launch's nonce has already been used.",
-                          status=401) from exc
-    return ValidatedLaunch(registration=registration, deployment=deployment, claims=payload)
+    return ValidatedLaunch(registration=registration, deployment_id=deployment_id,
+                           deployment_pk=login.deployment_pk, claims=payload)
 
 
 def record_unknown_deployment(session: Session, registration_id: int, deployment_id: str) -> None:

@@ -4,7 +4,8 @@ The login is remembered in the database (state, nonce, registration, the browser
 from), never in process memory, so the launch may land on another instance. The browser
 is bound by one cookie holding a random browser id (one cookie however many launches: no
 growing Cookie header), or, where the platform offers it, by a secret kept in LTI platform
-storage.
+storage. The happy path is one SQL statement: the login row is inserted only if the
+registration is active, in the same statement.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from lti_service.db import utcnow
 from lti_service.lti.errors import LaunchError
+from lti_service.lti.registry import RegistrationInfo, Registry
 from lti_service.models import OidcLogin, Registration, RegistrationState
 
 LOGIN_PARAMS = (
@@ -44,24 +47,38 @@ class LoginResult:
     storage_origin: str | None
 
 
+def _insert_login_statement() -> Any:
+    """INSERT the login only if its registration is active: one statement, built once
+    (Core, bound parameters), so the hot path neither builds SQL nor runs ORM bookkeeping."""
+    columns = ["state", "nonce", "browser_id", "storage_secret", "storage_target",
+               "storage_origin", "login_params", "created_at", "expires_at"]
+    table = OidcLogin.__table__
+    selected = [bindparam(name, type_=table.c[name].type) for name in columns]
+    return (
+        insert(OidcLogin)
+        .from_select([*columns, "registration_id"],
+                     select(*selected, Registration.id).where(
+                         Registration.id == bindparam("registration_id"),
+                         Registration.state == RegistrationState.ACTIVE.value))
+        .returning(OidcLogin.state)
+    )
+
+
+_INSERT_LOGIN = _insert_login_statement()
+
+
 def purge_expired(session: Session) -> int:
-    """Drop logins and nonces past their lifetime (a launch can no longer use them)."""
-    from sqlalchemy import delete
-
-    from lti_service.models import UsedNonce
-
-    now = utcnow()
-    removed = session.execute(delete(OidcLogin).where(OidcLogin.expires_at < now))
-    nonces = session.execute(delete(UsedNonce).where(UsedNonce.expires_at < now))
-    return int(getattr(removed, "rowcount", 0) or 0) + int(getattr(nonces, "rowcount", 0) or 0)
+    """Drop logins past their lifetime (consumed or not, a launch can no longer use them)."""
+    removed = session.execute(delete(OidcLogin).where(OidcLogin.expires_at < utcnow()))
+    return int(getattr(removed, "rowcount", 0) or 0)
 
 
-def find_registration(session: Session, issuer: str, client_id: str | None) -> Registration:
+def find_registration(session: Session, registry: Registry, issuer: str,
+                      client_id: str | None, fresh: bool = False) -> RegistrationInfo:
     """The registration for (issuer, client_id); client_id may be omitted if unambiguous."""
-    query = select(Registration).where(Registration.issuer == issuer)
-    if client_id:
-        query = query.where(Registration.client_id == client_id)
-    found = list(session.scalars(query.limit(2)))
+    found = registry.find(session, issuer, client_id, fresh=fresh)
+    if not found and not fresh:
+        found = registry.find(session, issuer, client_id, fresh=True)
     if not found:
         raise LaunchError(
             "unknown_platform",
@@ -81,15 +98,15 @@ def find_registration(session: Session, issuer: str, client_id: str | None) -> R
     return found[0]
 
 
-def check_registration_usable(registration: Registration) -> None:
-    if registration.state == RegistrationState.PENDING.value:
+def check_registration_usable(state: str) -> None:
+    if state == RegistrationState.PENDING.value:
         raise LaunchError(
             "registration_pending",
             "This platform's registration is waiting for approval by the tool's operator. "
             "Launches will work once it has been approved.",
             status=403,
         )
-    if registration.state != RegistrationState.ACTIVE.value:
+    if state != RegistrationState.ACTIVE.value:
         raise LaunchError(
             "registration_inactive",
             "This platform's registration has been deactivated by the tool's operator.",
@@ -106,6 +123,7 @@ def start_login(
     session: Session,
     params: dict[str, str],
     *,
+    registry: Registry,
     base_url: str,
     browser_id: str | None,
     lifetime: int,
@@ -129,8 +147,12 @@ def start_login(
             "The target link URI does not point at this tool's launch URL.",
             target=target,
         )
-    registration = find_registration(session, issuer, params.get("client_id") or None)
-    check_registration_usable(registration)
+    registration = find_registration(session, registry, issuer,
+                                     params.get("client_id") or None)
+    if registration.state != RegistrationState.ACTIVE.value:
+        registration = find_registration(session, registry, issuer,
+                                         params.get("client_id") or None, fresh=True)
+        check_registration_usable(registration.state)
 
     state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)
@@ -142,20 +164,19 @@ def start_login(
         parts = urlsplit(registration.auth_login_url)
         storage_origin = f"{parts.scheme}://{parts.netloc}"
     now = utcnow()
-    session.add(
-        OidcLogin(
-            state=state,
-            nonce=nonce,
-            registration_id=registration.id,
-            browser_id=browser_id,
-            storage_secret=storage_secret,
-            storage_target=storage_target,
-            storage_origin=storage_origin,
-            login_params={k: params[k] for k in LOGIN_PARAMS if params.get(k)},
-            created_at=now,
-            expires_at=now + dt.timedelta(seconds=lifetime),
-        )
-    )
+    inserted = session.connection().execute(_INSERT_LOGIN, {
+        "state": state, "nonce": nonce, "registration_id": registration.id,
+        "browser_id": browser_id, "storage_secret": storage_secret,
+        "storage_target": storage_target, "storage_origin": storage_origin,
+        "login_params": {k: params[k] for k in LOGIN_PARAMS if params.get(k)},
+        "created_at": now, "expires_at": now + dt.timedelta(seconds=lifetime),
+    }).first()
+    if inserted is None:
+        fresh = find_registration(session, registry, issuer, params.get("client_id") or None,
+                                  fresh=True)
+        check_registration_usable(fresh.state)
+        raise LaunchError("registration_inactive", "This platform cannot launch right now.",
+                          status=403)
     auth = {
         "scope": "openid",
         "response_type": "id_token",

@@ -35,6 +35,13 @@ class Registration(Base):
     state: Mapped[str] = mapped_column(String(16), default=RegistrationState.ACTIVE.value)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_launch_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # "manual" (CLI, console) or "dynamic" (LTI Dynamic Registration).
+    source: Mapped[str] = mapped_column(String(16), default="manual")
+    # What the platform said about itself at Dynamic Registration (product, version, …).
+    platform_info: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # SHA-256 of the registration token used, so a replayed registration is recognised.
+    registration_token_hash: Mapped[str | None] = mapped_column(String(64), default=None,
+                                                                index=True)
 
     deployments: Mapped[list[Deployment]] = relationship(
         back_populates="registration", cascade="all, delete-orphan", order_by="Deployment.id"

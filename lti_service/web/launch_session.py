@@ -1,26 +1,31 @@
 """Which launch a request belongs to.
 
 One browser may have the tool open in several courses at once (two iframes, two tabs), and
-they share one cookie jar per LMS site; so the app session holds several launches, each
-under a random id that every in-app URL carries (``/app/<lid>/...``). When the platform's
-storage had to stand in for cookies, no cookie comes back at all: then the id is a signed,
-expiring token holding the launch itself (``t.`` prefix) and pages send no Referer.
+they share one cookie jar per LMS site; so every in-app URL carries its launch
+(``/app/<lid>/...``) rather than one session cookie holding "the" launch. The ``lid`` is a
+signed, expiring token of the launch context (itsdangerous), written once at launch, with no
+server-side session row and no session cookie to re-sign on every launch:
+
+- ``c.<token>``: bound to the browser: valid only with the browser-binding cookie it names
+  (so a copied URL is useless elsewhere), and forms under it get Flask-WTF's CSRF check;
+- ``t.<token>``: a cookieless launch, where LTI platform storage stood in for cookies; the
+  unguessable token in the URL is the credential, and pages send no Referer.
 """
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from flask import abort, current_app, g, session
+from flask import abort, current_app, g, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from lti_service.lti.roles import AppRole
 from lti_service.web import context
 
-MAX_LAUNCHES = 8
-TOKEN_PREFIX = "t."  # noqa: S105 - a marker, not a secret
+TOKEN_PREFIX = "t."  # noqa: S105 - a marker, not a secret: the cookieless kind
+BOUND_PREFIX = "c."
+BIND_COOKIE = "qc_lti_browser"
 
 
 @dataclass
@@ -40,39 +45,38 @@ class LaunchContext:
         return AppRole(self.role)
 
 
+_FIELDS = list(LaunchContext.__dataclass_fields__)
+
+
 def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="lti-launch-token")
 
 
-def store(launch: LaunchContext, cookieless: bool) -> str:
-    """Remember a launch; returns the id to put in URLs."""
-    if cookieless:
-        return TOKEN_PREFIX + _serializer().dumps(asdict(launch))
-    lid = secrets.token_urlsafe(12)
-    launches: dict[str, Any] = dict(session.get("launches", {}))
-    launches[lid] = asdict(launch)
-    while len(launches) > MAX_LAUNCHES:
-        launches.pop(next(iter(launches)))
-    session["launches"] = launches
-    session.permanent = True
-    return lid
+def store(launch: LaunchContext, browser_id: str | None) -> str:
+    """The id to put in URLs: the launch itself, signed (compact: values in field order)."""
+    values = [asdict(launch)[name] for name in _FIELDS]
+    if browser_id is None:
+        return TOKEN_PREFIX + _serializer().dumps(values)
+    return BOUND_PREFIX + _serializer().dumps([*values, browser_id])
 
 
 def resolve(lid: str) -> LaunchContext:
     """The launch for ``lid`` or a 401 page saying the session is gone."""
-    data: dict[str, Any] | None
-    if lid.startswith(TOKEN_PREFIX):
+    data: list[Any] | None = None
+    bound = lid.startswith(BOUND_PREFIX)
+    if bound or lid.startswith(TOKEN_PREFIX):
         try:
-            data = _serializer().loads(lid[len(TOKEN_PREFIX):],
-                                       max_age=context.settings().session_lifetime)
+            data = _serializer().loads(lid[2:], max_age=context.settings().session_lifetime)
         except BadSignature:
             data = None
-    else:
-        data = session.get("launches", {}).get(lid)
-    if not isinstance(data, dict):
+    if isinstance(data, list) and bound:
+        browser = data.pop() if len(data) == len(_FIELDS) + 1 else None
+        if not browser or request.cookies.get(BIND_COOKIE) != browser:
+            data = None
+    if not isinstance(data, list) or len(data) != len(_FIELDS):
         abort(401, description="Your session with the tool has ended or was not found. "
                                "Open the tool again from your course.")
-    launch = LaunchContext(**data)
+    launch = LaunchContext(**dict(zip(_FIELDS, data, strict=True)))
     g.launch = launch
     g.lid = lid
     return launch

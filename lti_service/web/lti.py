@@ -6,7 +6,17 @@ import logging
 import secrets
 from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from werkzeug.wrappers import Response as BaseResponse
 
 from lti_service.launch_records import record_launch
@@ -50,12 +60,13 @@ def login() -> BaseResponse:
         context.db(),
         params,
         base_url=context.base_url(),
+        registry=context.state()["registry"],
         browser_id=request.cookies.get(BIND_COOKIE),
         lifetime=settings.login_lifetime,
     )
     if secrets.randbelow(PURGE_ONE_IN) == 0:
         purge_expired(context.db())
-    log.info("lti login started", extra={"issuer": params.get("iss"),
+    log.debug("lti login started", extra={"issuer": params.get("iss"),
                                          "storage": bool(result.storage_target)})
     if result.storage_target:
         response: BaseResponse = Response(render_template(
@@ -86,14 +97,17 @@ def launch() -> BaseResponse:
         validated = validate_launch(
             session, form, proof,
             keys=context.state()["keys"],
+            registry=context.state()["registry"],
             base_url=context.base_url(),
             leeway=settings.jwt_leeway,
         )
         endpoint = _route(validated)
     except NeedsBrowserProof as need:
+        g.rollback_only = True  # the login stays unconsumed for the retry
         return _browser_proof_page(need, form)
     except LaunchError as err:
         if err.code == "unknown_deployment":
+            session.rollback()  # release the consumed login (and SQLite's write lock) first
             with context.session_factory()() as own:
                 record_unknown_deployment(own, int(err.details["registration_id"]),
                                           err.details["deployment_id"])
@@ -106,23 +120,23 @@ def launch() -> BaseResponse:
     if validated.message_type == c.DEEP_LINKING_REQUEST:
         dl = dict(claims[c.DL_SETTINGS])
     launch_ctx = launch_session.LaunchContext(
-        user_id=record.user.id,
+        user_id=record.user_id,
         registration_id=validated.registration.id,
-        context_id=record.context.id if record.context else None,
+        context_id=record.context_pk,
         role=record.role.value,
-        deployment_id=validated.deployment.id,
-        resource_link_id=record.resource_link.id if record.resource_link else None,
+        deployment_id=record.deployment_pk,
+        resource_link_id=record.resource_link_pk,
         target=validated.target_link_uri,
         locale=(presentation.get("locale") if isinstance(presentation, dict) else None)
         or claims.get("locale"),
         deep_linking=dl,
     )
-    lid = launch_session.store(launch_ctx, cookieless=proof.browser_id is None)
+    lid = launch_session.store(launch_ctx, browser_id=proof.browser_id)
     log.info("lti launch accepted", extra={
         "registration_id": validated.registration.id,
         "message_type": validated.message_type,
         "role": record.role.value,
-        "user_id": record.user.id,
+        "user_id": record.user_id,
     })
     return redirect(url_for(endpoint, lid=lid), code=303)
 

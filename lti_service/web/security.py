@@ -19,8 +19,11 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from lti_service.models import Registration
+from lti_service.web.launch_session import BIND_COOKIE
 
-BIND_COOKIE = "qc_lti_browser"
+__all__ = ["BIND_COOKIE", "FrameAncestors", "apply_headers", "csp_nonce", "set_cookie"]
+
+
 
 
 def set_cookie(response: Response, name: str, value: str, max_age: int | None) -> None:
@@ -92,5 +95,6 @@ def apply_headers(response: Response, frame_origins: list[str], strict_scripts: 
         ]
     response.headers.setdefault("Content-Security-Policy", "; ".join(policy))
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    # In-app URLs carry the signed launch: never send them to another site.
     response.headers.setdefault("Referrer-Policy", "no-referrer" if "/app/t." in request.path
-                                else "strict-origin-when-cross-origin")
+                                else "same-origin")

@@ -15,7 +15,6 @@ from lti_service.models import (
     Membership,
     OidcLogin,
     ResourceLink,
-    UsedNonce,
     User,
 )
 from tests.conftest import IndependentPlatform, ToolServer
@@ -26,8 +25,9 @@ INST = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#"
 
 
 def stored_rows(tool: ToolServer) -> dict[str, int]:
-    return {m.__name__: tool.count(m) for m in (User, Context, Membership, ResourceLink,
-                                                  UsedNonce)}
+    rows = {m.__name__: tool.count(m) for m in (User, Context, Membership, ResourceLink)}
+    rows["consumed logins"] = tool.count(OidcLogin, OidcLogin.consumed_at.is_not(None))
+    return rows
 
 
 def error_code(response: requests.Response) -> str:
@@ -232,10 +232,16 @@ def test_platform_keys_are_fetched_once_and_again_only_for_an_unknown_kid(
     assert test_platform.jwks_requests() == warm + 1
 
 
-def test_consumed_logins_do_not_pile_up(
+def test_an_accepted_launch_spends_its_login_and_keeps_the_nonce(
     tool: ToolServer, test_platform: IndependentPlatform
 ) -> None:
-    before = tool.count(OidcLogin)
-    for _ in range(3):
-        assert test_platform.launch().status_code == 200
-    assert tool.count(OidcLogin) == before
+    client = browser()
+    _, fields = parse_form(test_platform.authorize(client).text)
+    with tool.session() as s:
+        login = s.get(OidcLogin, fields["state"])
+        assert login is not None and login.consumed_at is None
+        nonce = login.nonce
+    assert client.post(tool.base_url + "/lti/launch", data=fields, timeout=30).status_code == 200
+    with tool.session() as s:
+        login = s.get(OidcLogin, fields["state"])
+        assert login is not None and login.consumed_at is not None and login.nonce == nonce

@@ -70,7 +70,9 @@ class Platform:
         self.base = base
         self.tool = tool.rstrip("/")
         self.keys = Keys()
-        self.publish_new_keys = True
+        self.clients = {CLIENT_ID}
+        self.registration_tokens: dict[str, bool] = {}  # token -> used
+        self.registrations: list[dict[str, Any]] = []
 
     def claims(self, spec: dict[str, Any], nonce: str) -> dict[str, Any]:
         now = int(time.time())
@@ -80,7 +82,7 @@ class Platform:
         msg = spec.get("message_type", "LtiResourceLinkRequest")
         claims: dict[str, Any] = {
             "iss": self.base,
-            "aud": spec.get("aud", CLIENT_ID),
+            "aud": spec.get("aud", spec.get("client_id", CLIENT_ID)),
             "sub": spec.get("sub", f"user-{user}"),
             "iat": now,
             "exp": now + 60,
@@ -168,6 +170,7 @@ def app_factory(platform: Platform):
         path = environ.get("PATH_INFO", "")
         method = environ["REQUEST_METHOD"]
         query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        body = ""
         if method == "POST":
             size = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(size).decode()
@@ -196,8 +199,8 @@ def app_factory(platform: Platform):
                 "target_link_uri": json.loads(spec).get("target_link_uri",
                                                         platform.tool + "/lti/launch"),
                 "lti_message_hint": spec,
-                "client_id": CLIENT_ID,
-                "lti_deployment_id": DEPLOYMENT_ID,
+                "client_id": json.loads(spec).get("client_id", CLIENT_ID),
+                "lti_deployment_id": json.loads(spec).get("deployment_id", DEPLOYMENT_ID),
             }
             if json.loads(spec).get("storage_target"):
                 params["lti_storage_target"] = json.loads(spec)["storage_target"]
@@ -208,10 +211,11 @@ def app_factory(platform: Platform):
             if query.get("redirect_uri") != platform.tool + "/lti/launch":
                 errors.append("redirect_uri")
             for name, want in (("scope", "openid"), ("response_type", "id_token"),
-                               ("response_mode", "form_post"), ("prompt", "none"),
-                               ("client_id", CLIENT_ID)):
+                               ("response_mode", "form_post"), ("prompt", "none")):
                 if query.get(name) != want:
                     errors.append(name)
+            if query.get("client_id") not in platform.clients:
+                errors.append("client_id")
             if not query.get("nonce") or not query.get("state"):
                 errors.append("nonce/state")
             if errors:
@@ -226,12 +230,122 @@ def app_factory(platform: Platform):
                 "</form><script>document.forms[0].submit()</script>"
             )
             return respond("200 OK", form)
+        if path == "/dr/new-token" and method == "POST":
+            token = "rt-" + uuid.uuid4().hex
+            platform.registration_tokens[token] = False
+            return respond("200 OK", json.dumps({"token": token}), "application/json")
+        if path == "/dr/registrations":
+            return respond("200 OK", json.dumps(platform.registrations), "application/json")
+        if path == "/.well-known/openid-configuration":
+            return openid_configuration(platform, environ, query, respond)
+        if path == "/register" and method == "POST":
+            return registration_endpoint(platform, environ, query, body, respond)
         if path == "/dl-return" and method == "POST":
             return respond("200 OK", json.dumps({"JWT": query.get("JWT", "")}),
                            "application/json")
         return respond("404 Not Found", "not found")
 
     return app
+
+
+def _bearer(environ: dict[str, Any]) -> str:
+    value = environ.get("HTTP_AUTHORIZATION", "")
+    return value[len("Bearer "):] if value.startswith("Bearer ") else ""
+
+
+def openid_configuration(platform: Platform, environ: dict[str, Any], query: dict[str, str],
+                         respond: Any) -> list[bytes]:
+    """The platform's OpenID configuration; ``fault`` breaks it the ways the tests need."""
+    fault = query.get("fault", "")
+    token = _bearer(environ)
+    if token not in platform.registration_tokens or platform.registration_tokens[token]:
+        return respond("401 Unauthorized", json.dumps({"error": "invalid_token"}),
+                       "application/json")
+    if fault == "status_500":
+        return respond("500 Internal Server Error", "<h1>Oops</h1>")
+    if fault == "not_json":
+        return respond("200 OK", "<html><body>Login required</body></html>")
+    register = platform.base + "/register"
+    if query.get("reg_fault"):
+        register += "?fault=" + query["reg_fault"]
+    config = {
+        "issuer": "http://other.example" if fault == "issuer_mismatch" else platform.base,
+        "authorization_endpoint": platform.base + "/auth",
+        "token_endpoint": platform.base + "/token",
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+        "jwks_uri": platform.base + "/jwks",
+        "registration_endpoint": register,
+        "scopes_supported": ["openid",
+                             "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
+                             "https://purl.imsglobal.org/spec/lti-ags/scope/score",
+                             "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly",
+                             "https://purl.imsglobal.org/spec/lti-nrps/scope/"
+                             "contextmembership.readonly"],
+        "response_types_supported": ["id_token"],
+        "subject_types_supported": ["public", "pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "claims_supported": ["sub", "iss", "name", "given_name", "family_name", "email"],
+        "https://purl.imsglobal.org/spec/lti-platform-configuration": {
+            "product_family_code": "test-platform",
+            "version": "1.0",
+            "messages_supported": [{"type": "LtiResourceLinkRequest"},
+                                   {"type": "LtiDeepLinkingRequest"}],
+        },
+    }
+    if fault == "incomplete":
+        del config["jwks_uri"]
+    return respond("200 OK", json.dumps(config), "application/json")
+
+
+def registration_endpoint(platform: Platform, environ: dict[str, Any], query: dict[str, str],
+                          body: str, respond: Any) -> list[bytes]:
+    """Validates like Moodle 4.5's registration endpoint; the token is single use."""
+    fault = query.get("fault", "")
+    token = _bearer(environ)
+    if token not in platform.registration_tokens or platform.registration_tokens[token]:
+        return respond("401 Unauthorized", json.dumps({"error": "invalid_token"}),
+                       "application/json")
+    if fault == "status_500":
+        return respond("500 Internal Server Error", "<h1>Oops</h1>")
+    if fault == "status_400":
+        return respond("400 Bad Request", "Unsupported client metadata")
+    try:
+        reg = json.loads(body)
+    except ValueError:
+        return respond("400 Bad Request", "not json")
+    tool_conf = reg.get("https://purl.imsglobal.org/spec/lti-tool-configuration", {})
+    problems = []
+    if "id_token" not in reg.get("response_types", []):
+        problems.append("response_types")
+    if not isinstance(reg.get("redirect_uris"), list) or (
+            platform.tool + "/lti/launch") not in reg["redirect_uris"]:
+        problems.append("redirect_uris")
+    if reg.get("token_endpoint_auth_method") != "private_key_jwt":
+        problems.append("token_endpoint_auth_method")
+    if not reg.get("initiate_login_uri") or not reg.get("jwks_uri"):
+        problems.append("initiate_login_uri/jwks_uri")
+    target = tool_conf.get("target_link_uri", "")
+    if not tool_conf.get("domain") or tool_conf["domain"] != target.split("/")[2]:
+        problems.append("domain")
+    if "LtiDeepLinkingRequest" not in [m.get("type") for m in tool_conf.get("messages", [])]:
+        problems.append("messages")
+    if problems:
+        return respond("400 Bad Request", "invalid registration: " + ", ".join(problems))
+    platform.registration_tokens[token] = True
+    number = len(platform.registrations) + 1
+    client_id = f"dyn-client-{number}"
+    reply = dict(reg, client_id=client_id)
+    reply["https://purl.imsglobal.org/spec/lti-tool-configuration"] = dict(
+        tool_conf, deployment_id=f"dyn-deploy-{number}")
+    if fault == "no_client_id":
+        del reply["client_id"]
+    else:
+        platform.clients.add(client_id)
+    platform.registrations.append(reply)
+    if fault == "html":
+        return respond("200 OK", "<html>ok</html>")
+    return respond("200 OK", json.dumps(reply), "application/json")
 
 
 class _Server(ThreadingMixIn, WSGIServer):

@@ -104,24 +104,14 @@ def upgrade() -> None:
     sa.Column('login_params', sa.JSON(), nullable=False),
     sa.Column('created_at', lti_service.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('expires_at', lti_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('consumed_at', lti_service.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['registration_id'], ['registration.id'], name=op.f('fk_oidc_login_registration_id_registration'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('state', name=op.f('pk_oidc_login'))
+    sa.PrimaryKeyConstraint('state', name=op.f('pk_oidc_login')),
+    sa.UniqueConstraint('nonce', name=op.f('uq_oidc_login_nonce'))
     )
     with op.batch_alter_table('oidc_login', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_oidc_login_expires_at'), ['expires_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_oidc_login_registration_id'), ['registration_id'], unique=False)
-
-    op.create_table('used_nonce',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('registration_id', sa.Integer(), nullable=False),
-    sa.Column('nonce', sa.String(length=255), nullable=False),
-    sa.Column('expires_at', lti_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['registration_id'], ['registration.id'], name=op.f('fk_used_nonce_registration_id_registration'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_used_nonce')),
-    sa.UniqueConstraint('registration_id', 'nonce', name=op.f('uq_used_nonce_registration_id_nonce'))
-    )
-    with op.batch_alter_table('used_nonce', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_used_nonce_expires_at'), ['expires_at'], unique=False)
 
     op.create_table('lti_context',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -175,10 +165,6 @@ def downgrade() -> None:
 
     op.drop_table('membership')
     op.drop_table('lti_context')
-    with op.batch_alter_table('used_nonce', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_used_nonce_expires_at'))
-
-    op.drop_table('used_nonce')
     with op.batch_alter_table('oidc_login', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_oidc_login_registration_id'))
         batch_op.drop_index(batch_op.f('ix_oidc_login_expires_at'))
