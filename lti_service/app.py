@@ -12,9 +12,15 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from lti_service.config import Settings, load_settings
-from lti_service.db import make_engine, make_session_factory, session_scope
+from lti_service.db import (
+    make_autocommit_engine,
+    make_engine,
+    make_session_factory,
+    session_scope,
+)
 from lti_service.logging_setup import configure_logging, current_request_id
 from lti_service.lti import keys as tool_keys
+from lti_service.lti.login_state import StateCodec
 from lti_service.lti.platform_keys import KeyStore
 from lti_service.lti.registry import Registry
 from lti_service.web import security
@@ -58,15 +64,18 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         )
 
     engine = make_engine(settings.effective_database_url)
+    hot_engine = make_autocommit_engine(settings.effective_database_url)
     factory = make_session_factory(engine)
     app.extensions["lti_service"] = {
         "settings": settings,
         "engine": engine,
+        "hot_engine": hot_engine,
         "session_factory": factory,
-        "keys": KeyStore(cache_seconds=settings.jwks_cache_seconds,
+        "keys": KeyStore(engine=engine, cache_seconds=settings.jwks_cache_seconds,
                          refetch_interval=settings.jwks_refetch_interval),
         "frame_ancestors": security.FrameAncestors(),
-        "registry": Registry(),
+        "registry": Registry(engine, ttl=settings.registration_cache_seconds),
+        "state_codec": StateCodec(app.config["SECRET_KEY"]),
     }
     app.session_interface.serializer = PlainJSONSerializer()  # type: ignore[attr-defined]
     csrf.init_app(app)
@@ -137,9 +146,12 @@ def _register_request_hooks(app: Flask, settings: Settings) -> None:
             finally:
                 session.close()
         response.headers["X-Request-ID"] = current_request_id()
-        if request.blueprint != "health" and response.mimetype == "text/html":
-            with context.session_factory()() as s:
-                origins = context.state()["frame_ancestors"].origins(s, extra_frame_origins)
+        # Pages get the framing and content policies; redirects (the launch's 302 and 303)
+        # have no content to protect and are on the launch's CPU budget.
+        if (response.mimetype == "text/html" and not 300 <= response.status_code < 400
+                and request.blueprint != "health"):
+            origins = context.state()["frame_ancestors"].origins(
+                context.session_factory(), extra_frame_origins)
             security.apply_headers(response, origins,
                                    strict_scripts=request.blueprint != "demo_lms")
         return response

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     jwks_cache_seconds: int = Field(default=3600, ge=10)
     # Minimum seconds between two forced re-fetches of one key set (unknown kid).
     jwks_refetch_interval: int = Field(default=10, ge=0)
+    # How long a process trusts its copy of a registration's identity and state for logins
+    # (launches always check the database), in seconds.
+    registration_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     # Lifetime of an OIDC login (state + nonce), in seconds.
     login_lifetime: int = Field(default=600, ge=30)
     # Lifetime of the app session inside the LMS, in seconds.
@@ -56,6 +59,30 @@ class Settings(BaseSettings):
         "Peer-learning clubs on quality in learning mobility: self-assessment with the "
         "Quality Development Tool, club meetings, action plans and critical-friend feedback."
     )
+
+    # --- grade sync (AGS) worker and LMS service calls (AGS, NRPS) -------------------------
+    # Score sends in flight at once per worker process (threads, each with its own
+    # keep-alive connection); the latency limit is concurrency / round-trip time.
+    worker_concurrency: int = Field(default=8, ge=1, le=256)
+    # Jobs claimed per database round trip.
+    worker_batch_size: int = Field(default=100, ge=1, le=5000)
+    # Failed sends of one score before it is parked as dead (re-queue: grades retry).
+    worker_max_attempts: int = Field(default=12, ge=1, le=100)
+    # Retry delay: min(cap, base * 2**(attempt-1)), with jitter (half to full); seconds.
+    worker_backoff_base: float = Field(default=2.0, gt=0)
+    worker_backoff_cap: float = Field(default=900.0, gt=0)
+    # Seconds an idle worker waits before looking for due jobs again.
+    worker_poll_interval: float = Field(default=1.0, gt=0)
+    # Seconds a claimed job stays reserved for its worker; a killed worker's jobs are
+    # claimed again after this (must exceed a send: timeout + one re-authentication).
+    worker_lease_seconds: float = Field(default=120.0, gt=0)
+    # Timeout of each HTTP request to an LMS (token, line items, scores, roster), seconds.
+    service_timeout: float = Field(default=10.0, gt=0)
+    # An access token is renewed this many seconds before its expires_in runs out.
+    service_token_margin: float = Field(default=60.0, ge=0)
+    # Course roster (NRPS): page size asked for, and how long a fetched roster is fresh.
+    roster_page_size: int = Field(default=100, ge=1, le=1000)
+    roster_cache_seconds: int = Field(default=3600, ge=0)
 
     @field_validator("base_url")
     @classmethod

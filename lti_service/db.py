@@ -82,6 +82,16 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
+def make_autocommit_engine(url: str) -> Engine | None:
+    """PostgreSQL only: a small autocommit pool for the launch hot path (no BEGIN, COMMIT,
+    reset or ping round trips; a connection the server dropped is detected by the statement
+    itself and the caller retries once, see ``web.context.run_hot``). None elsewhere."""
+    if not url.startswith("postgresql"):
+        return None
+    return create_engine(url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None,
+                         pool_pre_ping=False, pool_recycle=600, pool_size=5, max_overflow=10)
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 

@@ -13,11 +13,12 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import text, update
+from sqlalchemy.engine import Connection
 
 from lti_service.db import utcnow
 from lti_service.lti import claims as c
@@ -211,23 +212,25 @@ def _facts(launch: ValidatedLaunch) -> _Facts:
                   context_data, link_id, link_data)
 
 
-def record_launch(session: Session, launch: ValidatedLaunch) -> LaunchRecord:
+def record_launch(connection: Connection, launch: ValidatedLaunch
+                  ) -> tuple[LaunchRecord, Callable[[], None]]:
+    """Write the launch's records; returns them and a callback for after the commit (which
+    lets this process skip the writes when the same launch repeats within minutes)."""
     facts = _facts(launch)
     reg_id = launch.registration.id
     now = utcnow()
     if RECENT.should_touch(reg_id):
-        session.connection().execute(update(Registration).where(Registration.id == reg_id)
-                                     .values(last_launch_at=now))
+        connection.execute(update(Registration).where(Registration.id == reg_id)
+                           .values(last_launch_at=now))
     cached = RECENT.get(facts.key, facts.fingerprint)
     if cached is not None:
-        return cached
+        return cached, _nothing
 
     person = facts.person
     params: dict[str, Any] = {
         "reg": reg_id, "sub": facts.sub, "now": now,
         **{k: person.get(k) for k in ("name", "given_name", "family_name", "email", "locale")},
     }
-    connection = session.connection()
     dialect = connection.dialect.name
     context_pk = link_pk = None
     if facts.context_id is None:
@@ -257,10 +260,12 @@ def record_launch(session: Session, launch: ValidatedLaunch) -> LaunchRecord:
     record = LaunchRecord(user_id=user_id, context_pk=context_pk, resource_link_pk=link_pk,
                           deployment_pk=launch.deployment_pk, role=facts.role,
                           roles=facts.roles)
-    # Remember only once the transaction committed: a rollback must not leave ids behind.
-    event.listen(session, "after_commit",
-                 lambda _s: RECENT.put(facts.key, facts.fingerprint, record), once=True)
-    return record
+    # Remembered only once committed: a rollback must not leave ids of rows that do not exist.
+    return record, lambda: RECENT.put(facts.key, facts.fingerprint, record)
+
+
+def _nothing() -> None:
+    return None
 
 
 def _services(claims: dict[str, Any]) -> dict[str, Any]:

@@ -153,6 +153,7 @@ def tool(migrated_database: str, tmp_path_factory: pytest.TempPathFactory
         demo_lms=True,
         port=port,
         jwks_refetch_interval=0,
+        registration_cache_seconds=0,  # operator changes seen at once (cache: test_registry)
     )
     app = create_app(settings, configure_logs=False)
     server = make_server("127.0.0.1", port, app, threaded=True)
@@ -163,6 +164,8 @@ def tool(migrated_database: str, tmp_path_factory: pytest.TempPathFactory
     finally:
         server.shutdown()
         app.extensions["lti_service"]["engine"].dispose()
+        if app.extensions["lti_service"].get("hot_engine") is not None:
+            app.extensions["lti_service"]["hot_engine"].dispose()
 
 
 # --------------------------------------------------------------------------- platforms

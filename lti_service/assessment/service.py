@@ -27,6 +27,7 @@ from lti_service.assessment.errors import (
 from lti_service.assessment.frameworks import Framework
 from lti_service.assessment.validation import MAX_PRIORITIES, AnswerInput
 from lti_service.db import utcnow
+from lti_service.grades import record_qdt
 from lti_service.models import Assessment, AssessmentStatus, CriterionAnswer, Priority
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ def _new(session: Session, owner: Owner, framework: Framework, cycle: int) -> As
         return found
     log.info("assessment started", extra={"assessment_id": assessment.id, "cycle": cycle,
                                           "framework": framework.key})
+    record_qdt(session, assessment, framework, "opened")  # grade sync, same transaction
     return assessment
 
 
@@ -132,6 +134,7 @@ def save_answer(session: Session, assessment: Assessment, framework: Framework,
             CriterionAnswer.assessment_id == assessment.id,
             CriterionAnswer.criterion_id == criterion_id)).one_or_none()
         raise Conflict(newer) from None
+    record_qdt(session, assessment, framework, "saved")  # grade sync, same transaction
     return answer
 
 
@@ -171,6 +174,7 @@ def set_priorities(session: Session, assessment: Assessment, framework: Framewor
     assessment.updated_at = utcnow()
     session.flush()
     session.expire(assessment, ["priorities"])
+    record_qdt(session, assessment, framework, "saved")  # grade sync, same transaction
     return created
 
 
@@ -195,7 +199,7 @@ def submit(session: Session, assessment: Assessment, framework: Framework) -> As
     """Submit a complete assessment (every criterion answered, at least one priority).
 
     This is the one place an assessment becomes submitted: the grade-sync outbox row for
-    the ``qdt-assessment`` line item is to be written here, in the same transaction.
+    the ``qdt-assessment`` line item is written here, in the same transaction.
     """
     if not assessment.editable:
         raise NotEditable(N_("This assessment has already been submitted."))
@@ -209,6 +213,7 @@ def submit(session: Session, assessment: Assessment, framework: Framework) -> As
     session.flush()
     log.info("assessment submitted", extra={"assessment_id": assessment.id,
                                             "cycle": assessment.cycle})
+    record_qdt(session, assessment, framework, "submitted")  # grade sync, same transaction
     return assessment
 
 
@@ -233,6 +238,7 @@ def new_cycle(session: Session, owner: Owner, framework: Framework) -> Assessmen
     current.status = AssessmentStatus.LOCKED.value
     current.locked_at = now
     session.flush()
+    record_qdt(session, current, framework, "locked")  # grade sync, same transaction
     return _new(session, owner, framework, current.cycle + 1)
 
 

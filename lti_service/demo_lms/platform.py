@@ -108,6 +108,16 @@ ROSTER: dict[str, DemoUser] = {
 }
 _BY_SUB: dict[str, DemoUser] = {u.sub: u for u in ROSTER.values()}
 
+# Enrolled in the demo course but never launching from its page: the roster (NRPS) lists
+# them, so the facilitator sees who has not opened the tool yet.
+ENROLLED_ONLY: tuple[DemoUser, ...] = (
+    DemoUser("newcomer", "demo-learner-3", "Nora", "Newcomer", "nora@example.org",
+             _LEARNER_ROLES),
+    DemoUser("offline", "demo-learner-4", "Omar", "Offline", "omar@example.org",
+             _LEARNER_ROLES),
+)
+COURSE_MEMBERS: tuple[DemoUser, ...] = (*ROSTER.values(), *ENROLLED_ONLY)
+
 COURSE: dict[str, Any] = {
     "id": "demo-course-1",
     "label": "QC-101",
@@ -363,6 +373,7 @@ class DemoPlatform:
         custom: Mapping[str, str] | None = None,
         lms_url: str | None = None,
         client: DemoClient | None = None,
+        lineitem: str | None = None,
     ) -> str:
         """The tool's login initiation URL; the launch spec travels signed in the hint.
 
@@ -381,7 +392,7 @@ class DemoPlatform:
         hint = self._hints.dumps({
             "sub": user.sub, "type": message_type, "target": target, "link": resource_link_id,
             "title": title, "locale": locale, "custom": dict(custom or {}), "lms": lms_url,
-            "cid": client_id, "dep": deployment_id,
+            "cid": client_id, "dep": deployment_id, "li": lineitem,
         })
         query = urlencode({
             "iss": self.issuer,
@@ -479,6 +490,9 @@ class DemoPlatform:
                          f"{self.issuer}/api/memberships?course={COURSE['id']}",
                          "service_versions": ["2.0"]},
         }
+        if hint.get("li") and hint["type"] == RESOURCE_LINK_REQUEST:
+            # the link's own grade column (made by its Deep Linking lineItem), as Moodle sends
+            claims[AGS_CLAIM]["lineitem"] = hint["li"]
         if hint["type"] == DEEP_LINKING_REQUEST:
             data = self._dl_data.dumps({"n": secrets.token_hex(8), "sub": user.sub,
                                         "ctx": COURSE["id"], "lms": hint.get("lms")})

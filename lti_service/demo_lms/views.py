@@ -19,6 +19,7 @@ from lti_service.demo_lms.platform import (
     COURSE,
     DEEP_LINKING_REQUEST,
     DL,
+    ENROLLED_ONLY,
     RESOURCE_LINK_REQUEST,
     ROSTER,
     DemoClient,
@@ -80,7 +81,8 @@ def _as_client(tool: DemoLmsTool) -> DemoClient:
 def index() -> str:
     links = db().scalars(select(DemoLmsLink).order_by(DemoLmsLink.id)).all()
     return render_template("demo_lms/index.html", course=COURSE, roster=ROSTER,
-                           role_labels=ROLE_LABELS, links=links, platform=get_platform())
+                           role_labels=ROLE_LABELS, links=links, platform=get_platform(),
+                           enrolled_only=ENROLLED_ONLY)
 
 
 @bp.get("/launch")
@@ -112,6 +114,9 @@ def launch() -> str | tuple[str, int]:
         custom = link.item.get("custom") if isinstance(link.item, dict) else None
         spec.update(target_link_uri=link.url, resource_link_id=f"demo-link-{link.id}",
                     title=link.title, custom=custom if isinstance(custom, dict) else None)
+        column = services.column_for_link(link.id)
+        if column is not None:  # the link's grade column, sent as the coupled AGS lineitem
+            spec["lineitem"] = services.line_item_url(column)
     message_type = DEEP_LINKING_REQUEST if mode == "deeplink" else RESOURCE_LINK_REQUEST
     try:
         login_url = platform.login_initiation_url(user_key, message_type, **spec)
@@ -178,7 +183,10 @@ def deep_link_return() -> str | tuple[str, int]:
         return _error("Deep Linking failed", exc.message)
     session = db()
     for item in items:
-        session.add(DemoLmsLink(title=str(item["title"])[:255], url=item["url"], item=item))
+        link = DemoLmsLink(title=str(item["title"])[:255], url=item["url"], item=item)
+        session.add(link)
+        session.flush()
+        services.create_deep_linking_column(link.id, item)  # a lineItem makes a grade column
     # Verified above; read the messages for the user and the course page to return to.
     claims = jwt.decode(token_str, options={"verify_signature": False})
     data = get_platform().deep_linking_data(claims[DL + "data"])
@@ -257,3 +265,7 @@ def register() -> Response:
     db().flush()
     row.deployment_id = str(row.id)  # Moodle: the deployment id is the tool type's id
     return jsonify(registration_reply(new_tool, row.deployment_id))
+
+
+# The AGS and NRPS endpoints and the gradebook page live in their own module, on this blueprint.
+from lti_service.demo_lms import services  # noqa: E402

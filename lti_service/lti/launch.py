@@ -1,40 +1,45 @@
 """Validation of the launch (the id_token POSTed to ``/lti/launch``).
 
 pylti1p3's ``MessageLaunch`` leaves gaps this project must close (see lti-notes.md): the
-nonce is never consumed, ``azp`` is never checked, there is no clock leeway, the key set is
-fetched per launch and never re-fetched on an unknown ``kid``, and it consumes the nonce
-before the signature is checked. So the validation below is done in full here, in an order
-where nothing is written before the token is proven authentic, and every failure has its
-own code. pylti1p3's per-message-type claim validators run as the final check.
+nonce is never spent, ``azp`` is never checked, there is no clock leeway, the key set is
+fetched per launch and never re-fetched on an unknown ``kid``, and it checks the nonce before
+the signature. So the validation below is done in full here, in an order where nothing is
+written before the token is proven authentic, and every failure has its own code.
+pylti1p3's per-message-type claim validators run as part of the claim checks.
 """
 
 from __future__ import annotations
 
-import json
+import datetime as dt
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import jwt
 from pylti1p3.exception import LtiException
 from pylti1p3.message_validators import get_validators
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Integer, String, bindparam, exists, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lti_service.db import utcnow
 from lti_service.lti import claims as c
 from lti_service.lti.errors import LaunchError
+from lti_service.lti.jws import CompactJWS, parse, rsa_signature_valid
+from lti_service.lti.login_state import StateCodec
 from lti_service.lti.oidc import check_registration_usable
 from lti_service.lti.platform_keys import KeyStore
 from lti_service.lti.registry import RegistrationInfo, Registry
-from lti_service.models import Deployment, OidcLogin, Registration
+from lti_service.models import Deployment, Registration, RegistrationState, UsedNonce
 
 log = logging.getLogger(__name__)
 
 ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512")
 MAX_TOKEN_LENGTH = 64 * 1024
+MAX_STATE_LENGTH = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -70,24 +75,15 @@ class NeedsBrowserProof(Exception):
         self.login = login
 
 
-def _b64_json(segment: str) -> dict[str, Any]:
-    import base64
-
-    padded = segment + "=" * (-len(segment) % 4)
-    value = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    if not isinstance(value, dict):
-        raise ValueError("not a JSON object")
-    return value
-
-
-def _unverified_parts(id_token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    parts = id_token.split(".")
-    if len(parts) != 3:
-        raise LaunchError("not_a_jwt", "The id_token is not a signed JWT (three parts expected).")
+def _parse(id_token: str) -> CompactJWS:
     try:
-        return _b64_json(parts[0]), _b64_json(parts[1])
-    except (ValueError, UnicodeError) as exc:
-        raise LaunchError("not_a_jwt", "The id_token cannot be decoded.") from exc
+        jws = parse(id_token)
+    except ValueError as exc:
+        raise LaunchError("not_a_jwt", "The id_token is not a signed JWT.") from exc
+    if "crit" in jws.header:
+        raise LaunchError("bad_token", "The launch token has critical headers the tool does "
+                          "not understand.", status=401)
+    return jws
 
 
 def _check_audience(payload: dict[str, Any], client_id: str) -> None:
@@ -106,42 +102,32 @@ def _check_audience(payload: dict[str, Any], client_id: str) -> None:
         )
 
 
-def _verify_signature(
-    id_token: str, key: Any, alg: str, issuer: str, leeway: int
-) -> dict[str, Any]:
-    try:
-        payload: dict[str, Any] = jwt.decode(
-            id_token,
-            key,
-            algorithms=[alg],
-            issuer=issuer,
-            leeway=leeway,
-            options={"require": ["exp", "iat", "iss", "aud"], "verify_aud": False},
-        )
-    except jwt.ExpiredSignatureError as exc:
-        raise LaunchError("expired", "The launch has expired (exp). Launch again.",
-                          status=401) from exc
-    except jwt.ImmatureSignatureError as exc:
+def _verify_signature(jws: CompactJWS, key: Any, alg: str, issuer: str,
+                      leeway: int) -> dict[str, Any]:
+    """Signature first, then the time and issuer claims (RFC 7519 §4.1, with leeway)."""
+    if not rsa_signature_valid(jws, key, alg):
+        raise LaunchError("bad_signature", "The launch's signature is not valid.", status=401)
+    payload = jws.payload
+    for claim in ("exp", "iat", "iss", "aud"):
+        if claim not in payload:
+            raise LaunchError("missing_claim", f"The launch lacks the {claim} claim.")
+    exp, iat, nbf = payload["exp"], payload["iat"], payload.get("nbf", 0)
+    numbers = (exp, iat, nbf)
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers):
+        raise LaunchError("bad_token", "The launch's exp, iat and nbf must be numbers.",
+                          status=401)
+    now = time.time()
+    if now > exp + leeway:
+        raise LaunchError("expired", "The launch has expired (exp). Launch again.", status=401)
+    if iat > now + leeway or nbf > now + leeway:
         raise LaunchError(
             "issued_in_future",
             "The launch was issued in the future (iat/nbf): the platform's clock is ahead.",
             status=401,
-        ) from exc
-    except jwt.InvalidIssuerError as exc:
+        )
+    if payload["iss"] != issuer:
         raise LaunchError("wrong_iss", "The launch's issuer (iss) is not the registered one.",
-                          status=401) from exc
-    except jwt.MissingRequiredClaimError as exc:
-        raise LaunchError("missing_claim", f"The launch lacks the {exc.claim} claim.",
-                          status=400) from exc
-    except jwt.InvalidSignatureError as exc:
-        raise LaunchError("bad_signature", "The launch's signature is not valid.",
-                          status=401) from exc
-    except jwt.InvalidTokenError as exc:
-        raise LaunchError("bad_token", f"The launch token is not valid: {exc}",
-                          status=401) from exc
-    iat = payload.get("iat")
-    if not isinstance(iat, int | float):
-        raise LaunchError("missing_claim", "The launch lacks a numeric iat claim.")
+                          status=401)
     return payload
 
 
@@ -195,83 +181,84 @@ def _check_target(payload: dict[str, Any], base_url: str) -> None:
 
 @dataclass(frozen=True)
 class LoginRow:
-    """The login a launch consumes, with the registration state and deployment status read
-    in the same statement."""
+    """What the cookieless fallbacks need of the login (platform storage, new window)."""
 
     state: str
-    registration_id: int
     nonce: str
-    browser_id: str
-    storage_secret: str | None
     storage_target: str | None
     storage_origin: str | None
     login_params: dict[str, Any]
-    registration_state: str | None
-    deployment_pk: int | None
-    deployment_active: bool | None
 
 
-def _consume_login_statement() -> Any:
-    """Mark the login used and read it back with the registration's state and the
-    deployment's id and status, in one statement built once (Core, bound parameters)."""
-    now = bindparam("now", type_=OidcLogin.__table__.c.consumed_at.type)
-    reg_state = (select(Registration.state)
-                 .where(Registration.id == OidcLogin.registration_id)
-                 .scalar_subquery())
-    deployment = (Deployment.registration_id == OidcLogin.registration_id,
-                  Deployment.deployment_id == bindparam("deployment_id"))
-    dep_pk = select(Deployment.id).where(*deployment).scalar_subquery()
-    dep_active = select(Deployment.active).where(*deployment).scalar_subquery()
-    return (
-        update(OidcLogin)
-        .where(OidcLogin.state == bindparam("login_state"), OidcLogin.consumed_at.is_(None),
-               OidcLogin.expires_at > now)
-        .values(consumed_at=now)
-        .returning(OidcLogin.registration_id, OidcLogin.nonce, OidcLogin.browser_id,
-                   OidcLogin.storage_secret, OidcLogin.storage_target,
-                   OidcLogin.storage_origin, OidcLogin.login_params, reg_state, dep_pk,
-                   dep_active)
+_STATEMENTS: dict[str, Any] = {}
+
+
+def _spend_nonce_statement(dialect: str) -> Any:
+    """Record the nonce as spent, only if the registration is active and the deployment known
+    and active; a nonce already spent conflicts and nothing is returned. One statement, built
+    once per dialect, that either applies or changes nothing (so it can run in autocommit),
+    returning the deployment's id."""
+    stmt = _STATEMENTS.get(dialect)
+    if stmt is not None:
+        return stmt
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    deployment = (Deployment.registration_id == bindparam("p_registration_id"),
+                  Deployment.deployment_id == bindparam("p_deployment_id"))
+    source = select(
+        bindparam("p_registration_id", type_=Integer),
+        bindparam("p_nonce", type_=String),
+        bindparam("p_expires_at", type_=UsedNonce.__table__.c.expires_at.type),
+    ).where(
+        exists().where(Registration.id == bindparam("p_registration_id"),
+                       Registration.state == RegistrationState.ACTIVE.value),
+        exists().where(*deployment, Deployment.active.is_(True)),
+    )
+    stmt = (
+        insert(UsedNonce)
+        .from_select(["registration_id", "nonce", "expires_at"], source)
+        .on_conflict_do_nothing(index_elements=["registration_id", "nonce"])
+        .returning(select(Deployment.id).where(*deployment).scalar_subquery())
+    )
+    _STATEMENTS[dialect] = stmt
+    return stmt
+
+
+def _why_refused(conn: Connection, params: dict[str, Any], registration: RegistrationInfo,
+                 deployment_id: str) -> LaunchError:
+    """The precise reason the nonce was not spent (the unhappy path only)."""
+    spent = conn.execute(select(UsedNonce.id).where(
+        UsedNonce.registration_id == registration.id,
+        UsedNonce.nonce == params["p_nonce"])).first()
+    if spent is not None:
+        return LaunchError("invalid_state", "This launch has already been used. Launch the "
+                           "tool again from your course.", status=400)
+    state = conn.execute(select(Registration.state).where(
+        Registration.id == registration.id)).scalar()
+    try:
+        check_registration_usable(state or "")
+    except LaunchError as err:
+        return err
+    active = conn.execute(select(Deployment.active).where(
+        Deployment.registration_id == registration.id,
+        Deployment.deployment_id == deployment_id)).scalar()
+    return LaunchError(
+        "unknown_deployment" if active is None else "deployment_inactive",
+        f"The deployment '{deployment_id}' of this platform is not enabled in the tool. "
+        "It has been recorded; ask the tool's operator to activate it "
+        f"(lti-service platform activate {registration.id} --deployment-id ...).",
+        status=403,
+        deployment_id=deployment_id,
+        registration_id=str(registration.id),
     )
 
 
-_CONSUME_LOGIN = _consume_login_statement()
-
-
-def _consume_login(session: Session, state: str, deployment_id: str) -> LoginRow:
-    """Consume the login (rolled back with the request if the launch fails later, so a
-    refused launch leaves the login as it was)."""
-    row = session.connection().execute(_CONSUME_LOGIN, {
-        "login_state": state, "now": utcnow(), "deployment_id": deployment_id,
-    }).first()
-    if row is None:
-        raise LaunchError(
-            "invalid_state",
-            "This launch does not match a login started with the tool, or it has already "
-            "been used or has expired. Launch the tool again from your course.",
-            status=400,
-        )
-    return LoginRow(state, row[0], row[1], row[2], row[3], row[4], row[5], row[6] or {},
-                    row[7], row[8], None if row[9] is None else bool(row[9]))
-
-
-def _check_browser(login: LoginRow, proof: BrowserProof) -> None:
-    if proof.browser_id and proof.browser_id == login.browser_id:
-        return
-    if proof.storage_secret:
-        if login.storage_secret and proof.storage_secret == login.storage_secret:
-            return
-        raise LaunchError("invalid_state", "The login could not be matched to this browser.")
-    raise NeedsBrowserProof(login)
-
-
-def _registration_for(session: Session, registry: Registry,
+def _registration_for(registry: Registry,
                       unverified: dict[str, Any]) -> RegistrationInfo:
     """The registration the token claims to come from: (iss, azp or aud)."""
     issuer = unverified.get("iss")
     if not isinstance(issuer, str) or not issuer:
         raise LaunchError("wrong_iss", "The launch names no issuer (iss).", status=401)
-    known = registry.find(session, issuer, None) or registry.find(session, issuer, None,
-                                                                  fresh=True)
+    known = registry.find(issuer, None) or registry.find(issuer, None, fresh=True)
     if not known:
         raise LaunchError("wrong_iss", "The launch's issuer (iss) is not a registered platform.",
                           status=401)
@@ -283,7 +270,7 @@ def _registration_for(session: Session, registry: Registry,
     for client_id in candidates:
         if client_id in by_client:
             return by_client[client_id]
-        found = registry.find(session, issuer, client_id, fresh=True)
+        found = registry.find(issuer, client_id, fresh=True)
         if found:
             return found[0]
     raise LaunchError("wrong_aud", "The launch was not addressed to this tool (aud).",
@@ -291,20 +278,23 @@ def _registration_for(session: Session, registry: Registry,
 
 
 def validate_launch(
-    session: Session,
+    conn: Connection,
     form: dict[str, str],
     proof: BrowserProof,
     *,
     keys: KeyStore,
     registry: Registry,
+    codec: StateCodec,
     base_url: str,
     leeway: int,
+    login_lifetime: int,
+    before_consume: Callable[[ValidatedLaunch], object] | None = None,
 ) -> ValidatedLaunch:
     """Check everything; raises LaunchError on any failure.
 
-    The login is consumed by the statement that reads it; the caller's rollback on any
-    failure undoes that, so a refused launch stores nothing and leaves the login usable by
-    the genuine launch. (An unknown deployment is the one thing recorded, by the caller.)
+    Everything is checked before anything is written; the one write is the nonce, spent by a
+    statement that applies only if the registration and deployment are active, so a refused
+    launch stores nothing. (An unknown deployment is recorded inactive, by the caller.)
     """
     id_token = form.get("id_token", "")
     state = form.get("state", "")
@@ -317,10 +307,11 @@ def validate_launch(
         raise LaunchError("missing_id_token", "The launch has no id_token.")
     if not state:
         raise LaunchError("missing_state", "The launch has no state.")
-    if len(id_token) > MAX_TOKEN_LENGTH or len(state) > 64:
+    if len(id_token) > MAX_TOKEN_LENGTH or len(state) > MAX_STATE_LENGTH:
         raise LaunchError("bad_token", "The id_token or state is too large.")
 
-    header, unverified = _unverified_parts(id_token)
+    jws = _parse(id_token)
+    header, unverified = jws.header, jws.payload
     alg = header.get("alg")
     if alg not in ALLOWED_ALGORITHMS:
         raise LaunchError("bad_alg", f"The launch is signed with {alg!s}; RS256 is required.",
@@ -328,50 +319,64 @@ def validate_launch(
     kid = header.get("kid")
     if not kid or not isinstance(kid, str):
         raise LaunchError("missing_kid", "The launch token names no key (kid).", status=401)
-    registration = _registration_for(session, registry, unverified)
+    login = codec.decode(state, max_age=login_lifetime)
+    if login is None:
+        raise LaunchError(
+            "invalid_state",
+            "This launch does not match a login started with the tool, or the login has "
+            "expired. Launch the tool again from your course.",
+            status=400,
+        )
+    registration = _registration_for(registry, unverified)
+    if registration.id != login.registration_id:
+        raise LaunchError("invalid_state", "This launch belongs to another platform's login.")
 
     # Authenticity first: nothing is written for a token that is not proven genuine.
-    key = keys.key_for(session, registration.key_set_url, kid)
-    payload = _verify_signature(id_token, key, alg, registration.issuer, leeway)
+    key = keys.key_for(registration.key_set_url, kid)
+    payload = _verify_signature(jws, key, str(alg), registration.issuer, leeway)
     _check_audience(payload, registration.client_id)
     _check_message(payload)
     _check_target(payload, base_url)
     deployment_id = payload.get(c.DEPLOYMENT_ID)
     if not deployment_id or not isinstance(deployment_id, str):
         raise LaunchError("missing_deployment_id", "The launch has no deployment_id.")
-
-    login = _consume_login(session, state, deployment_id)
-    if login.registration_id != registration.id:
-        raise LaunchError("invalid_state", "This launch belongs to another platform's login.",
-                          status=400)
     if payload.get("nonce") != login.nonce:
         raise LaunchError("invalid_nonce", "The launch's nonce does not match its login.",
                           status=401)
-    _check_browser(login, proof)
-    check_registration_usable(login.registration_state or "")
-    if not login.deployment_active or login.deployment_pk is None:
-        raise LaunchError(
-            "unknown_deployment" if login.deployment_active is None else "deployment_inactive",
-            f"The deployment '{deployment_id}' of this platform is not enabled in the tool. "
-            "It has been recorded; ask the tool's operator to activate it "
-            f"(lti-service platform activate {registration.id} --deployment-id ...).",
-            status=403,
-            deployment_id=deployment_id,
-            registration_id=str(registration.id),
-        )
+    if not codec.browser_matches(login, proof.browser_id):
+        if proof.storage_secret is not None:
+            if not codec.storage_matches(login, proof.storage_secret):
+                raise LaunchError("invalid_state",
+                                  "The login could not be matched to this browser.")
+        else:
+            raise NeedsBrowserProof(LoginRow(
+                state=state, nonce=login.nonce, storage_target=login.storage_target,
+                storage_origin=login.storage_origin, login_params=login.login_params or {}))
+    if before_consume is not None:  # e.g. routing: may refuse before the nonce is spent
+        before_consume(ValidatedLaunch(registration, deployment_id, 0, payload))
+
+    expires = max(time.time() + login_lifetime, float(payload["exp"]) + leeway)
+    params = {
+        "p_registration_id": registration.id, "p_nonce": login.nonce[:64],
+        "p_deployment_id": deployment_id,
+        "p_expires_at": dt.datetime.fromtimestamp(expires, dt.UTC),
+    }
+    deployment_pk = conn.execute(_spend_nonce_statement(conn.dialect.name), params).scalar()
+    if deployment_pk is None:
+        raise _why_refused(conn, params, registration, deployment_id)
     return ValidatedLaunch(registration=registration, deployment_id=deployment_id,
-                           deployment_pk=login.deployment_pk, claims=payload)
+                           deployment_pk=int(deployment_pk), claims=payload)
 
 
 def record_unknown_deployment(session: Session, registration_id: int, deployment_id: str) -> None:
     """Store an unknown deployment of a known registration as inactive (own transaction)."""
-    exists = session.scalars(
+    known = session.scalars(
         select(Deployment.id).where(
             Deployment.registration_id == registration_id,
             Deployment.deployment_id == deployment_id,
         )
     ).first()
-    if exists is None:
+    if known is None:
         session.add(Deployment(registration_id=registration_id, deployment_id=deployment_id,
                                active=False))
         try:

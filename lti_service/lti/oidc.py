@@ -1,28 +1,25 @@
 """OIDC third-party login initiation (the first leg of every LTI 1.3 launch).
 
-The login is remembered in the database (state, nonce, registration, the browser it came
-from), never in process memory, so the launch may land on another instance. The browser
-is bound by one cookie holding a random browser id (one cookie however many launches: no
-growing Cookie header), or, where the platform offers it, by a secret kept in LTI platform
-storage. The happy path is one SQL statement: the login row is inserted only if the
-registration is active, in the same statement.
+Nothing is written: the state is a signed token (``login_state.py``) that any instance can
+check, so the launch may land on another instance. The browser is bound by one cookie
+holding a random browser id (one cookie however many launches: no growing Cookie header),
+or, where the platform offers it, by a secret kept in LTI platform storage.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from lti_service.db import utcnow
 from lti_service.lti.errors import LaunchError
+from lti_service.lti.login_state import LoginState, StateCodec
 from lti_service.lti.registry import RegistrationInfo, Registry
-from lti_service.models import OidcLogin, Registration, RegistrationState
+from lti_service.models import RegistrationState, UsedNonce
 
 LOGIN_PARAMS = (
     "iss",
@@ -40,6 +37,7 @@ MAX_PARAM_LENGTH = 4096
 class LoginResult:
     redirect_url: str
     state: str
+    nonce: str
     browser_id: str
     # Set when the platform offers LTI platform storage: the page must put the secret there.
     storage_target: str | None
@@ -47,38 +45,18 @@ class LoginResult:
     storage_origin: str | None
 
 
-def _insert_login_statement() -> Any:
-    """INSERT the login only if its registration is active: one statement, built once
-    (Core, bound parameters), so the hot path neither builds SQL nor runs ORM bookkeeping."""
-    columns = ["state", "nonce", "browser_id", "storage_secret", "storage_target",
-               "storage_origin", "login_params", "created_at", "expires_at"]
-    table = OidcLogin.__table__
-    selected = [bindparam(name, type_=table.c[name].type) for name in columns]
-    return (
-        insert(OidcLogin)
-        .from_select([*columns, "registration_id"],
-                     select(*selected, Registration.id).where(
-                         Registration.id == bindparam("registration_id"),
-                         Registration.state == RegistrationState.ACTIVE.value))
-        .returning(OidcLogin.state)
-    )
-
-
-_INSERT_LOGIN = _insert_login_statement()
-
-
 def purge_expired(session: Session) -> int:
-    """Drop logins past their lifetime (consumed or not, a launch can no longer use them)."""
-    removed = session.execute(delete(OidcLogin).where(OidcLogin.expires_at < utcnow()))
+    """Drop spent nonces whose state and id_token could no longer be accepted anyway."""
+    removed = session.execute(delete(UsedNonce).where(UsedNonce.expires_at < utcnow()))
     return int(getattr(removed, "rowcount", 0) or 0)
 
 
-def find_registration(session: Session, registry: Registry, issuer: str,
-                      client_id: str | None, fresh: bool = False) -> RegistrationInfo:
+def find_registration(registry: Registry, issuer: str, client_id: str | None,
+                      fresh: bool = False) -> RegistrationInfo:
     """The registration for (issuer, client_id); client_id may be omitted if unambiguous."""
-    found = registry.find(session, issuer, client_id, fresh=fresh)
+    found = registry.find(issuer, client_id, fresh=fresh)
     if not found and not fresh:
-        found = registry.find(session, issuer, client_id, fresh=True)
+        found = registry.find(issuer, client_id, fresh=True)
     if not found:
         raise LaunchError(
             "unknown_platform",
@@ -120,15 +98,14 @@ def _same_origin(url: str, base_url: str) -> bool:
 
 
 def start_login(
-    session: Session,
     params: dict[str, str],
     *,
     registry: Registry,
+    codec: StateCodec,
     base_url: str,
     browser_id: str | None,
-    lifetime: int,
 ) -> LoginResult:
-    """Validate a login initiation, remember it, and build the platform auth redirect."""
+    """Validate a login initiation and build the platform auth redirect; writes nothing."""
     for name in LOGIN_PARAMS:
         if len(params.get(name, "")) > MAX_PARAM_LENGTH:
             raise LaunchError("bad_login_request", f"The parameter {name} is too long.")
@@ -147,36 +124,32 @@ def start_login(
             "The target link URI does not point at this tool's launch URL.",
             target=target,
         )
-    registration = find_registration(session, registry, issuer,
-                                     params.get("client_id") or None)
+    client_id = params.get("client_id") or None
+    registration = find_registration(registry, issuer, client_id)
     if registration.state != RegistrationState.ACTIVE.value:
-        registration = find_registration(session, registry, issuer,
-                                         params.get("client_id") or None, fresh=True)
+        registration = find_registration(registry, issuer, client_id, fresh=True)
         check_registration_usable(registration.state)
 
-    state = secrets.token_urlsafe(32)
-    nonce = secrets.token_urlsafe(32)
-    browser_id = browser_id if browser_id and len(browser_id) <= 64 else secrets.token_urlsafe(24)
+    nonce = secrets.token_urlsafe(24)
+    had_cookie = bool(browser_id) and len(str(browser_id)) <= 64
+    browser_id = str(browser_id) if had_cookie else secrets.token_urlsafe(24)
     storage_target = params.get("lti_storage_target") or None
-    storage_secret = secrets.token_urlsafe(24) if storage_target else None
     storage_origin = None
     if storage_target:
         parts = urlsplit(registration.auth_login_url)
         storage_origin = f"{parts.scheme}://{parts.netloc}"
-    now = utcnow()
-    inserted = session.connection().execute(_INSERT_LOGIN, {
-        "state": state, "nonce": nonce, "registration_id": registration.id,
-        "browser_id": browser_id, "storage_secret": storage_secret,
-        "storage_target": storage_target, "storage_origin": storage_origin,
-        "login_params": {k: params[k] for k in LOGIN_PARAMS if params.get(k)},
-        "created_at": now, "expires_at": now + dt.timedelta(seconds=lifetime),
-    }).first()
-    if inserted is None:
-        fresh = find_registration(session, registry, issuer, params.get("client_id") or None,
-                                  fresh=True)
-        check_registration_usable(fresh.state)
-        raise LaunchError("registration_inactive", "This platform cannot launch right now.",
-                          status=403)
+    # A browser that brought no cookie may not keep ours either: carry what the fallbacks
+    # (platform storage, a new window) need in the state itself.
+    fallback = not had_cookie or storage_target is not None
+    state = codec.encode(LoginState(
+        registration_id=registration.id,
+        nonce=nonce,
+        browser_mac=codec.browser_mac(browser_id),
+        storage_target=storage_target if fallback else None,
+        storage_origin=storage_origin if fallback else None,
+        login_params={k: params[k] for k in LOGIN_PARAMS
+                      if params.get(k) and k != "lti_storage_target"} if fallback else None,
+    ))
     auth = {
         "scope": "openid",
         "response_type": "id_token",
@@ -194,8 +167,9 @@ def start_login(
     return LoginResult(
         redirect_url=registration.auth_login_url + separator + urlencode(auth),
         state=state,
+        nonce=nonce,
         browser_id=browser_id,
         storage_target=storage_target,
-        storage_secret=storage_secret,
+        storage_secret=codec.storage_secret(nonce) if storage_target else None,
         storage_origin=storage_origin,
     )

@@ -19,9 +19,9 @@ from typing import Any
 import jwt
 import requests
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Engine
 
-from lti_service.db import utcnow
+from lti_service.db import make_session_factory, utcnow
 from lti_service.lti.errors import LaunchError
 from lti_service.models import PlatformKeySet
 
@@ -41,6 +41,7 @@ class _Entry:
 class KeyStore:
     """Per-process cache; the database row is the shared truth."""
 
+    engine: Engine
     cache_seconds: int = 3600
     refetch_interval: int = 10
     http: requests.Session = field(default_factory=requests.Session)
@@ -51,17 +52,17 @@ class KeyStore:
     def __post_init__(self) -> None:
         self.http.headers["User-Agent"] = USER_AGENT
 
-    def key_for(self, session: Session, url: str, kid: str) -> Any:
+    def key_for(self, url: str, kid: str) -> Any:
         """The public key with ``kid`` from the key set at ``url``; one re-fetch if unknown."""
         entry = self._entries.get(url)
         now = time.time()
         if entry is None or now - entry.fetched_at > self.cache_seconds:
-            entry = self._load(session, url, force=False)
+            entry = self._load(url, force=False)
         key = entry.keys.get(kid)
         if key is not None:
             return key
         if now - entry.fetched_at >= self.refetch_interval:
-            entry = self._load(session, url, force=True)
+            entry = self._load(url, force=True)
             key = entry.keys.get(kid)
             if key is not None:
                 return key
@@ -73,20 +74,24 @@ class KeyStore:
             kid=kid,
         )
 
-    def _load(self, session: Session, url: str, force: bool) -> _Entry:
+    def _load(self, url: str, force: bool) -> _Entry:
+        """From the shared row if fresh (another instance fetched it), else from the platform.
+        Own connections and transactions: this is a cache, not launch data, and must not be
+        lost when the launch itself is refused."""
         with self._lock:
-            row = session.scalars(select(PlatformKeySet).where(PlatformKeySet.url == url)).first()
+            with self.engine.connect() as conn:
+                row = conn.execute(select(PlatformKeySet.keys_json, PlatformKeySet.fetched_at)
+                                   .where(PlatformKeySet.url == url)).first()
             if row is not None and not force:
-                age = (utcnow() - row.fetched_at).total_seconds()
-                if age <= self.cache_seconds:
-                    entry = _Entry(_parse(row.as_dict()), time.time(), row.fetched_at.timestamp())
+                fetched_at = row[1] if row[1].tzinfo else row[1].replace(tzinfo=dt.UTC)
+                if (utcnow() - fetched_at).total_seconds() <= self.cache_seconds:
+                    entry = _Entry(_parse(json.loads(row[0])), time.time(),
+                                   fetched_at.timestamp())
                     self._entries[url] = entry
                     return entry
             data = self._fetch(url)
             now = utcnow()
-            # The cache row is written in its own short transaction: it is a cache, not
-            # launch data, and must not be lost when the launch itself is refused.
-            _store(session, url, data, now)
+            _store(self.engine, url, data, now)
             entry = _Entry(_parse(data), time.time(), now.timestamp())
             self._entries[url] = entry
             return entry
@@ -125,11 +130,8 @@ def _parse(data: dict[str, Any]) -> dict[str, Any]:
     return keys
 
 
-def _store(session: Session, url: str, data: dict[str, Any], now: dt.datetime) -> None:
-    from lti_service.db import make_session_factory
-
-    bind = session.get_bind()
-    factory = make_session_factory(bind)  # type: ignore[arg-type]
+def _store(engine: Engine, url: str, data: dict[str, Any], now: dt.datetime) -> None:
+    factory = make_session_factory(engine)
     with factory() as own:
         row = own.scalars(select(PlatformKeySet).where(PlatformKeySet.url == url)).first()
         if row is None:

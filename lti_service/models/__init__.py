@@ -8,8 +8,9 @@ from lti_service.models.assessment import (
     Priority,
     UserPreference,
 )
-from lti_service.models.demo_lms import DemoLmsLink, DemoLmsTool
-from lti_service.models.lti_state import OidcLogin
+from lti_service.models.demo_lms import DemoLmsGrade, DemoLmsLineItem, DemoLmsLink, DemoLmsTool
+from lti_service.models.grades import GradeLineItem, GradeOutbox, GradeProgress, OutboxState
+from lti_service.models.lti_state import UsedNonce
 from lti_service.models.people import Context, Membership, ResourceLink, User
 from lti_service.models.platforms import (
     Deployment,
@@ -17,6 +18,7 @@ from lti_service.models.platforms import (
     Registration,
     RegistrationState,
 )
+from lti_service.models.roster import RosterFetch, RosterMember
 from lti_service.models.tool_keys import KeyState, ToolKey
 
 __all__ = [
@@ -24,19 +26,27 @@ __all__ = [
     "AssessmentStatus",
     "Context",
     "CriterionAnswer",
+    "DemoLmsGrade",
+    "DemoLmsLineItem",
     "DemoLmsLink",
     "DemoLmsTool",
     "Deployment",
+    "GradeLineItem",
+    "GradeOutbox",
+    "GradeProgress",
     "KeyState",
     "Membership",
-    "OidcLogin",
     "Operator",
+    "OutboxState",
     "PlatformKeySet",
     "Priority",
     "Registration",
     "RegistrationState",
     "ResourceLink",
+    "RosterFetch",
+    "RosterMember",
     "ToolKey",
+    "UsedNonce",
     "User",
     "UserPreference",
 ]

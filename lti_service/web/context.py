@@ -6,9 +6,12 @@ non-error response and rolls it back otherwise (see ``app.py``).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import current_app, g
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from lti_service.config import Settings
@@ -44,3 +47,31 @@ def db() -> Session:
 
 def base_url() -> str:
     return settings().effective_base_url
+
+
+T = TypeVar("T")
+
+
+def run_hot(work: Callable[[Connection], T]) -> T:
+    """Run ``work`` on a Core connection for the launch hot path (login, launch), without
+    the ORM session.
+
+    On PostgreSQL the connection is in autocommit: every statement on the path either fully
+    applies or changes nothing, which saves the BEGIN/COMMIT round trips, and the pool does
+    not ping: a connection the server dropped fails its first statement, and the work is
+    retried once on a fresh one. On SQLite ``work`` runs in one transaction, rolled back if
+    it raises.
+    """
+    hot: Engine | None = state()["hot_engine"]
+    if hot is None:
+        engine: Engine = state()["engine"]
+        with engine.begin() as conn:
+            return work(conn)
+    for attempt in (1, 2):
+        try:
+            with hot.connect() as conn:
+                return work(conn)
+        except DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+    raise AssertionError("unreachable")

@@ -6,13 +6,15 @@ from the URL, so a facilitator cannot ask for another course's cohort.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response as BaseResponse
 
+from lti_service import roster as rosters
 from lti_service.assessment import cohort as cohorts
 from lti_service.assessment import exports, frameworks
+from lti_service.grades import status as grade_status
 from lti_service.lti.roles import AppRole
 from lti_service.models import Context, Membership
 from lti_service.web import context, i18n, launch_session
@@ -75,10 +77,45 @@ def cohort(lid: str, key: str) -> Response:
     for person in people:
         by_state[person.state].append(person)
     user, _ctx = load_people(launch)
+    rosters.ensure_fresh(session, ctx, settings=context.settings(),
+                         secret_key=context.secret_key())
     return Response(render_template(
         "facilitator/cohort.html", lid=lid, user=user, course=ctx, framework=framework,
         report=report, by_state=by_state, shown=PEOPLE_SHOWN, min_group=cohorts.MIN_GROUP,
-        frameworks=frameworks.registry()))
+        frameworks=frameworks.registry(), roster=rosters.view(session, ctx, PEOPLE_SHOWN)))
+
+
+@bp.post("/app/<lid>/roster/refresh")
+def roster_refresh(lid: str) -> BaseResponse:
+    """Read the course roster from the platform now (the cohort view's refresh button)."""
+    _launch, ctx = _course(lid)
+    rosters.refresh(context.db(), ctx, settings=context.settings(),
+                    secret_key=context.secret_key())
+    key = request.form.get("framework", "")
+    if frameworks.get(key) is None:
+        key = next(iter(frameworks.registry()))
+    return redirect(url_for("facilitator.cohort", lid=lid, key=key) + "#roster-h", code=303)
+
+
+@bp.get("/app/<lid>/grades")
+def grade_sync(lid: str) -> Response:
+    """Grade sync status: each learner's scores, sent, pending or failed with the reason."""
+    launch, ctx = _course(lid)
+    session = context.db()
+    user, _ctx = load_people(launch)
+    return Response(render_template(
+        "facilitator/grades.html", lid=lid, user=user, course=ctx,
+        summary=grade_status.summary(session, ctx.id),
+        learners=grade_status.by_learner(session, ctx.id),
+        gradebook=bool(((ctx.services or {}).get("ags") or {}).get("scope"))))
+
+
+@bp.post("/app/<lid>/grades/retry")
+def grade_retry(lid: str) -> BaseResponse:
+    """Send this course's failed scores again (dead ones, and those waiting to retry)."""
+    _launch, ctx = _course(lid)
+    grade_status.retry(context.db(), context_id=ctx.id, include_failing=True)
+    return redirect(url_for("facilitator.grade_sync", lid=lid), code=303)
 
 
 @bp.get("/app/<lid>/cohort/<key>.csv")

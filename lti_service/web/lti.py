@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from urllib.parse import urlencode, urlsplit
 
 from flask import (
     Blueprint,
     Response,
     abort,
-    g,
     jsonify,
     redirect,
     render_template,
     request,
     url_for,
 )
+from sqlalchemy.engine import Connection
 from werkzeug.wrappers import Response as BaseResponse
 
-from lti_service.launch_records import record_launch
+from lti_service.launch_records import LaunchRecord, record_launch
 from lti_service.lti import claims as c
 from lti_service.lti import keys as tool_keys
 from lti_service.lti.deep_linking import build_response, content_item
@@ -57,24 +58,21 @@ def login() -> BaseResponse:
     params = {k: v for k, v in request.values.items() if isinstance(v, str)}
     settings = context.settings()
     result = start_login(
-        context.db(),
         params,
-        base_url=context.base_url(),
         registry=context.state()["registry"],
+        codec=context.state()["state_codec"],
+        base_url=context.base_url(),
         browser_id=request.cookies.get(BIND_COOKIE),
-        lifetime=settings.login_lifetime,
     )
     if secrets.randbelow(PURGE_ONE_IN) == 0:
         purge_expired(context.db())
-    log.debug("lti login started", extra={"issuer": params.get("iss"),
-                                         "storage": bool(result.storage_target)})
     if result.storage_target:
         response: BaseResponse = Response(render_template(
             "lti/storage_login.html",
             redirect_url=result.redirect_url,
             target=result.storage_target,
             origin=result.storage_origin,
-            key=f"qc_state_{result.state}",
+            key=storage_key(result.nonce),
             value=result.storage_secret,
         ))
     else:
@@ -91,29 +89,32 @@ def launch() -> BaseResponse:
         browser_id=request.cookies.get(BIND_COOKIE),
         storage_secret=form.get("qc_storage_secret") or None,
     )
-    session = context.db()
     settings = context.settings()
-    try:
+    def work(conn: Connection) -> tuple[ValidatedLaunch, LaunchRecord, Callable[[], None]]:
         validated = validate_launch(
-            session, form, proof,
+            conn, form, proof,
             keys=context.state()["keys"],
             registry=context.state()["registry"],
+            codec=context.state()["state_codec"],
             base_url=context.base_url(),
             leeway=settings.jwt_leeway,
+            login_lifetime=settings.login_lifetime,
+            before_consume=_route,
         )
+        return (validated, *record_launch(conn, validated))
+
+    try:
+        validated, record, committed = context.run_hot(work)
         endpoint = _route(validated)
     except NeedsBrowserProof as need:
-        g.rollback_only = True  # the login stays unconsumed for the retry
         return _browser_proof_page(need, form)
     except LaunchError as err:
         if err.code == "unknown_deployment":
-            session.rollback()  # release the consumed login (and SQLite's write lock) first
             with context.session_factory()() as own:
                 record_unknown_deployment(own, int(err.details["registration_id"]),
                                           err.details["deployment_id"])
         raise
-
-    record = record_launch(session, validated)
+    committed()
     claims = validated.claims
     presentation = claims.get(c.LAUNCH_PRESENTATION) or {}
     dl = None
@@ -139,6 +140,11 @@ def launch() -> BaseResponse:
         "user_id": record.user_id,
     })
     return redirect(url_for(endpoint, lid=lid), code=303)
+
+
+def storage_key(nonce: str) -> str:
+    """The key under which the login's secret is kept in LTI platform storage."""
+    return f"qc_{nonce[:16]}"
 
 
 def _route(validated: ValidatedLaunch) -> str:
@@ -174,7 +180,7 @@ def _browser_proof_page(need: NeedsBrowserProof, form: dict[str, str]) -> Respon
             "lti/storage_launch.html",
             target=login.storage_target,
             origin=login.storage_origin,
-            key=f"qc_state_{login.state}",
+            key=storage_key(login.nonce),
             id_token=form.get("id_token", ""),
             state=form.get("state", ""),
         ))

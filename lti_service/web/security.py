@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from flask import g, request
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.wrappers import Response
 
 from lti_service.models import Registration
@@ -62,12 +62,14 @@ class FrameAncestors:
         self._lock = threading.Lock()
         self._value: tuple[float, list[str]] | None = None
 
-    def origins(self, session: Session, extra: list[str]) -> list[str]:
+    def origins(self, factory: sessionmaker[Session], extra: list[str]) -> list[str]:
         cached = self._value
         if cached is not None and time.monotonic() - cached[0] < self._ttl:
             return cached[1]
         found: set[str] = set(extra)
-        rows = session.execute(select(Registration.issuer, Registration.auth_login_url))
+        with factory() as session:
+            rows = list(session.execute(
+                select(Registration.issuer, Registration.auth_login_url)))
         for issuer, auth_url in rows:
             for url in (issuer, auth_url):
                 origin = _origin(url)

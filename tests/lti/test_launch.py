@@ -13,8 +13,8 @@ from lti_service.models import (
     Context,
     Deployment,
     Membership,
-    OidcLogin,
     ResourceLink,
+    UsedNonce,
     User,
 )
 from tests.conftest import IndependentPlatform, ToolServer
@@ -26,7 +26,7 @@ INST = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#"
 
 def stored_rows(tool: ToolServer) -> dict[str, int]:
     rows = {m.__name__: tool.count(m) for m in (User, Context, Membership, ResourceLink)}
-    rows["consumed logins"] = tool.count(OidcLogin, OidcLogin.consumed_at.is_not(None))
+    rows["spent nonces"] = tool.count(UsedNonce)
     return rows
 
 
@@ -232,16 +232,32 @@ def test_platform_keys_are_fetched_once_and_again_only_for_an_unknown_kid(
     assert test_platform.jwks_requests() == warm + 1
 
 
-def test_an_accepted_launch_spends_its_login_and_keeps_the_nonce(
+def test_an_accepted_launch_spends_its_nonce(
+    tool: ToolServer, test_platform: IndependentPlatform
+) -> None:
+    import jwt
+
+    client = browser()
+    _, fields = parse_form(test_platform.authorize(client).text)
+    nonce = jwt.decode(fields["id_token"], options={"verify_signature": False})["nonce"]
+    assert tool.count(UsedNonce, UsedNonce.nonce == nonce) == 0
+    assert client.post(tool.base_url + "/lti/launch", data=fields, timeout=30).status_code == 200
+    assert tool.count(UsedNonce, UsedNonce.nonce == nonce) == 1
+
+
+def test_a_platform_deactivated_between_login_and_launch_is_refused(
     tool: ToolServer, test_platform: IndependentPlatform
 ) -> None:
     client = browser()
     _, fields = parse_form(test_platform.authorize(client).text)
-    with tool.session() as s:
-        login = s.get(OidcLogin, fields["state"])
-        assert login is not None and login.consumed_at is None
-        nonce = login.nonce
+    tool.cli("platform", "deactivate", str(test_platform.registration_id))
+    try:
+        before = stored_rows(tool)
+        response = client.post(tool.base_url + "/lti/launch", data=fields, timeout=30)
+        assert response.status_code == 403
+        assert error_code(response) == "registration_inactive"
+        assert stored_rows(tool) == before
+    finally:
+        tool.cli("platform", "activate", str(test_platform.registration_id))
+    # The refused launch spent nothing: once reactivated, the same launch goes through.
     assert client.post(tool.base_url + "/lti/launch", data=fields, timeout=30).status_code == 200
-    with tool.session() as s:
-        login = s.get(OidcLogin, fields["state"])
-        assert login is not None and login.consumed_at is not None and login.nonce == nonce

@@ -6,7 +6,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from lti_service.models import OidcLogin
+from lti_service.lti.login_state import StateCodec
+from lti_service.models import UsedNonce
 from tests.conftest import IndependentPlatform, ToolServer
 from tests.support.web_client import browser
 
@@ -36,10 +37,16 @@ def test_login_redirects_to_the_platform_with_state_nonce_and_the_fixed_redirect
     assert query["login_hint"] == "u1"
     assert (query["scope"], query["response_type"], query["response_mode"], query["prompt"]) == (
         "openid", "id_token", "form_post", "none")
-    assert len(query["state"]) >= 32 and len(query["nonce"]) >= 32
-    with tool.session() as s:
-        login = s.get(OidcLogin, query["state"])
-        assert login is not None and login.nonce == query["nonce"]
+    assert len(query["nonce"]) >= 32
+    # The state is a signed token naming the registration and the nonce; nothing is stored.
+    codec = StateCodec(tool.app.config["SECRET_KEY"])
+    login = codec.decode(query["state"], max_age=600)
+    assert login is not None
+    assert login.nonce == query["nonce"] and login.registration_id == (
+        test_platform.registration_id)
+    assert StateCodec("another secret" * 3).decode(query["state"], max_age=600) is None
+    tampered = query["state"][:-2] + ("AA" if query["state"][-2:] != "AA" else "BB")
+    assert codec.decode(tampered, max_age=600) is None
 
 
 def test_client_id_may_be_omitted_when_the_issuer_has_one_registration(
@@ -68,11 +75,11 @@ def test_a_bad_login_request_is_refused_and_stores_nothing(
 ) -> None:
     params = {k: v.replace("PLATFORM", test_platform.base) for k, v in params.items()}
     params.setdefault("target_link_uri", tool.base_url + "/lti/launch")
-    before = tool.count(OidcLogin)
+    before = tool.count(UsedNonce)
     response = _login(tool, **params)
     assert response.status_code == status
     assert f"<code>{code}</code>" in response.text
-    assert tool.count(OidcLogin) == before
+    assert tool.count(UsedNonce) == before
 
 
 def test_the_login_sets_one_partitioned_binding_cookie_whatever_the_number_of_launches(
@@ -88,8 +95,9 @@ def test_the_login_sets_one_partitioned_binding_cookie_whatever_the_number_of_la
     assert len(client.cookies) == 1  # no cookie per state (pylti1p3 piles them up: HTTP 431)
 
 
-def test_expired_logins_are_swept(tool: ToolServer,
-                                  test_platform: IndependentPlatform) -> None:
+def test_spent_nonces_are_swept_once_they_could_not_be_replayed_anyway(
+    tool: ToolServer, test_platform: IndependentPlatform
+) -> None:
     import datetime as dt
 
     from lti_service.db import utcnow
@@ -97,10 +105,27 @@ def test_expired_logins_are_swept(tool: ToolServer,
 
     past = utcnow() - dt.timedelta(seconds=1)
     with tool.session() as s:
-        s.add(OidcLogin(state="old-" + "x" * 20, nonce="old-nonce-1",
-                        registration_id=test_platform.registration_id, browser_id="b",
-                        expires_at=past, consumed_at=past))
+        s.add(UsedNonce(registration_id=test_platform.registration_id, nonce="old-nonce-1",
+                        expires_at=past))
+        s.add(UsedNonce(registration_id=test_platform.registration_id, nonce="live-nonce-1",
+                        expires_at=past + dt.timedelta(hours=1)))
         s.commit()
         assert purge_expired(s) >= 1
         s.commit()
-        assert s.get(OidcLogin, "old-" + "x" * 20) is None
+        nonces = {n for (n,) in s.query(UsedNonce.nonce)}
+        assert "old-nonce-1" not in nonces and "live-nonce-1" in nonces
+
+
+def test_an_expired_login_state_is_refused(tool: ToolServer,
+                                           test_platform: IndependentPlatform) -> None:
+    import time
+
+    codec = StateCodec(tool.app.config["SECRET_KEY"])
+    client = browser()
+    auth = test_platform.authorize(client)
+    from tests.support.web_client import parse_form
+
+    _, fields = parse_form(auth.text)
+    time.sleep(2.1)  # itsdangerous counts whole seconds
+    assert codec.decode(fields["state"], max_age=1) is None
+    assert codec.decode(fields["state"], max_age=600) is not None

@@ -93,25 +93,17 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_lti_user')),
     sa.UniqueConstraint('registration_id', 'sub', name=op.f('uq_lti_user_registration_id_sub'))
     )
-    op.create_table('oidc_login',
-    sa.Column('state', sa.String(length=64), nullable=False),
-    sa.Column('nonce', sa.String(length=64), nullable=False),
+    op.create_table('used_nonce',
+    sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('registration_id', sa.Integer(), nullable=False),
-    sa.Column('browser_id', sa.String(length=64), nullable=False),
-    sa.Column('storage_secret', sa.String(length=64), nullable=True),
-    sa.Column('storage_target', sa.String(length=64), nullable=True),
-    sa.Column('storage_origin', sa.String(length=512), nullable=True),
-    sa.Column('login_params', sa.JSON(), nullable=False),
-    sa.Column('created_at', lti_service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('nonce', sa.String(length=64), nullable=False),
     sa.Column('expires_at', lti_service.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('consumed_at', lti_service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['registration_id'], ['registration.id'], name=op.f('fk_oidc_login_registration_id_registration'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('state', name=op.f('pk_oidc_login')),
-    sa.UniqueConstraint('nonce', name=op.f('uq_oidc_login_nonce'))
+    sa.ForeignKeyConstraint(['registration_id'], ['registration.id'], name=op.f('fk_used_nonce_registration_id_registration'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_used_nonce')),
+    sa.UniqueConstraint('registration_id', 'nonce', name=op.f('uq_used_nonce_registration_id_nonce'))
     )
-    with op.batch_alter_table('oidc_login', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_oidc_login_expires_at'), ['expires_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_oidc_login_registration_id'), ['registration_id'], unique=False)
+    with op.batch_alter_table('used_nonce', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_used_nonce_expires_at'), ['expires_at'], unique=False)
 
     op.create_table('lti_context',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -165,11 +157,10 @@ def downgrade() -> None:
 
     op.drop_table('membership')
     op.drop_table('lti_context')
-    with op.batch_alter_table('oidc_login', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_oidc_login_registration_id'))
-        batch_op.drop_index(batch_op.f('ix_oidc_login_expires_at'))
+    with op.batch_alter_table('used_nonce', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_used_nonce_expires_at'))
 
-    op.drop_table('oidc_login')
+    op.drop_table('used_nonce')
     op.drop_table('lti_user')
     with op.batch_alter_table('deployment', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_deployment_registration_id'))
