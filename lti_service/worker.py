@@ -16,10 +16,10 @@ SQLite run one.
 from __future__ import annotations
 
 import logging
+import queue
 import signal
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -74,42 +74,69 @@ class Worker:
         """Work until :meth:`stop` (or, with ``drain``, until no job is pending)."""
         log.info("grade-sync worker started", extra={"concurrency": self.concurrency,
                                                      "batch_size": self.batch_size})
-        in_flight: dict[Future[outbox.Result], outbox.Job] = {}
-        queued_target = self.concurrency * 2
+        todo: queue.Queue[outbox.Job | None] = queue.Queue()
+        done: queue.Queue[outbox.Result] = queue.Queue()
+        threads = [threading.Thread(target=self._send_loop, args=(todo, done), daemon=True,
+                                    name=f"grade-send-{n}") for n in range(self.concurrency)]
+        for thread in threads:
+            thread.start()
+        target = self.concurrency * 2  # claimed and not finished: in flight + queued
+        outstanding = 0
         finished: list[outbox.Result] = []
         last_flush = time.monotonic()
-        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="grade-send")
         try:
             while not self.stop_event.is_set():
-                room = queued_target - len(in_flight)
-                if room >= min(self.batch_size, self.concurrency) or not in_flight:
+                room = target - outstanding
+                if room >= self.concurrency or outstanding == 0:
                     for job in self._claim(min(self.batch_size, room)):
-                        in_flight[pool.submit(self.sender.send, job)] = job
-                if not in_flight:
+                        todo.put(job)
+                        outstanding += 1
+                if outstanding == 0:
                     self._flush(finished)
                     if drain and self._nothing_pending():
                         break
                     self.stop_event.wait(self.settings.worker_poll_interval)
                     continue
-                done, _ = wait(in_flight, timeout=FLUSH_EVERY, return_when=FIRST_COMPLETED)
-                for future in done:
-                    in_flight.pop(future)
-                    finished.append(future.result())
+                try:
+                    finished.append(done.get(timeout=FLUSH_EVERY))
+                    outstanding -= 1
+                    while True:
+                        finished.append(done.get_nowait())
+                        outstanding -= 1
+                except queue.Empty:
+                    pass
                 if (len(finished) >= self.batch_size
                         or time.monotonic() - last_flush >= FLUSH_EVERY):
                     self._flush(finished)
                     last_flush = time.monotonic()
         finally:
-            unsent = [job for future, job in in_flight.items() if future.cancel()]
-            for future in list(in_flight):
-                if not future.cancelled():
-                    finished.append(future.result())
-            pool.shutdown(wait=True)
+            unsent: list[outbox.Job] = []
+            while True:  # claimed but not started: give them back
+                try:
+                    waiting = todo.get_nowait()
+                except queue.Empty:
+                    break
+                if waiting is not None:
+                    unsent.append(waiting)
+            for _ in threads:
+                todo.put(None)
+            for thread in threads:
+                thread.join()  # sends in flight finish (each bounded by the timeout)
+            while not done.empty():
+                finished.append(done.get_nowait())
             self._flush(finished)
             if unsent:
                 self._with_db(lambda s: outbox.release(s, unsent))
             log.info("grade-sync worker stopped", extra=self.stats.as_dict())
         return self.stats
+
+    def _send_loop(self, todo: queue.Queue[outbox.Job | None],
+                   done: queue.Queue[outbox.Result]) -> None:
+        while True:
+            job = todo.get()
+            if job is None:
+                return
+            done.put(self.sender.send(job))  # send() never raises
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -117,9 +117,14 @@ def save_answer(session: Session, assessment: Assessment, framework: Framework,
     if current_version != base_version:
         raise Conflict(answer)
     now = utcnow()
+    # Write first, then open the SAVEPOINT: with pysqlite a SAVEPOINT opened before the
+    # transaction's first write becomes the outermost transaction and its RELEASE commits,
+    # so the request's later rollback could not undo it.
+    assessment.updated_at = now
+    session.flush()
     try:
-        # The SAVEPOINT starts before anything changes, so a lost race rolls back only this
-        # answer and the request's session stays usable.
+        # The SAVEPOINT covers only this answer, so a lost race rolls back just the answer
+        # and the request's session stays usable.
         with session.begin_nested():
             if answer is None:
                 answer = CriterionAnswer(criterion_id=criterion_id, area_id=criterion.area_id)
