@@ -138,8 +138,7 @@ def _register_request_hooks(app: Flask, settings: Settings) -> None:
         session = g.pop("db_session", None)
         if session is not None:
             try:
-                keep = response.status_code < 400 or g.get("commit_despite_error")
-                if keep and not g.get("rollback_only"):
+                if response.status_code < 400 or g.get("commit_despite_error"):
                     session.commit()
                 else:
                     session.rollback()

@@ -20,6 +20,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,22 +48,18 @@ def free_port() -> int:
 
 
 # --------------------------------------------------------------------------- database
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    configured = os.environ.get("LTI_SERVICE_TEST_DATABASE_URL")
-    if not configured:
-        path = tmp_path_factory.mktemp("db") / "test.db"
-        yield f"sqlite:///{path}"
-        return
-    url = make_url(configured)
-    if url.drivername in ("postgresql", "postgres"):
-        url = url.set(drivername="postgresql+psycopg")
-    name = f"qc_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+@contextmanager
+def fresh_postgres_database(url: str, prefix: str) -> Iterator[str]:
+    """A new, empty database on the server of ``url`` (dropped afterwards), as a URL."""
+    server = make_url(url)
+    if server.drivername in ("postgresql", "postgres"):
+        server = server.set(drivername="postgresql+psycopg")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield url.set(database=name).render_as_string(hide_password=False)
+        yield server.set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(text(
@@ -70,6 +67,17 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    configured = os.environ.get("LTI_SERVICE_TEST_DATABASE_URL")
+    if not configured:
+        path = tmp_path_factory.mktemp("db") / "test.db"
+        yield f"sqlite:///{path}"
+        return
+    with fresh_postgres_database(configured, "qc_test") as url:
+        yield url
 
 
 @pytest.fixture
@@ -78,20 +86,8 @@ def scratch_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
     if not database_url.startswith("postgresql"):
         yield f"sqlite:///{tmp_path / 'scratch.db'}"
         return
-    url = make_url(database_url)
-    name = f"qc_scratch_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+    with fresh_postgres_database(database_url, "qc_scratch") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 from lti_service.db import Base, utcnow
 
 
+def display_name_of(name: str | None, given_name: str | None, family_name: str | None,
+                    email: str | None, sub: str) -> str:
+    """How a person is shown: whatever the platform's privacy settings let it send."""
+    if name:
+        return name
+    parts = [p for p in (given_name, family_name) if p]
+    if parts:
+        return " ".join(parts)
+    return email or f"User {sub}"
+
+
 class User(Base):
     """A person as known to one registration (``sub`` is only unique per platform)."""
 
@@ -32,12 +43,8 @@ class User(Base):
 
     @property
     def display_name(self) -> str:
-        if self.name:
-            return self.name
-        parts = [p for p in (self.given_name, self.family_name) if p]
-        if parts:
-            return " ".join(parts)
-        return self.email or f"User {self.sub}"
+        return display_name_of(self.name, self.given_name, self.family_name, self.email,
+                               self.sub)
 
 
 class Context(Base):

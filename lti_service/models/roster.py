@@ -13,6 +13,7 @@ from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lti_service.db import Base, utcnow
+from lti_service.models.people import display_name_of
 
 
 class RosterMember(Base):
@@ -33,12 +34,8 @@ class RosterMember(Base):
 
     @property
     def display_name(self) -> str:
-        if self.name:
-            return self.name
-        parts = [p for p in (self.given_name, self.family_name) if p]
-        if parts:
-            return " ".join(parts)
-        return self.email or f"User {self.user_sub}"
+        return display_name_of(self.name, self.given_name, self.family_name, self.email,
+                               self.user_sub)
 
 
 class RosterFetch(Base):

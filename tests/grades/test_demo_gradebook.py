@@ -4,10 +4,7 @@ Linking made (found by tag and resourceId, not duplicated)."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +13,8 @@ import requests
 
 from lti_service.assessment import frameworks
 from tests.assessment.qdt_client import QdtUser
-from tests.conftest import DemoLms, free_port
+from tests.conftest import DemoLms
+from tests.support.demo_process import running_demo
 from tests.support.web_client import browser, parse_form
 
 MOBILITY = frameworks.registry()["mobility"]
@@ -45,24 +43,7 @@ def _wait_for(base: str, sub: str, text: str, timeout: float = 30) -> str:
 
 
 def test_a_submission_arrives_in_the_demo_gradebook(tmp_path: Path) -> None:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LTI_SERVICE_")}
-    env["LTI_SERVICE_WORKER_POLL_INTERVAL"] = "0.1"
-    proc = subprocess.Popen([sys.executable, "-m", "lti_service.cli", "demo", "--port",
-                             str(port)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "demo did not start within 60 s"
-            time.sleep(0.2)
+    with running_demo(tmp_path, LTI_SERVICE_WORKER_POLL_INTERVAL="0.1") as base:
         demo = DemoLms(_Tool(base))  # type: ignore[arg-type]
         assert 'id="no-columns"' in requests.get(base + "/demo-lms/gradebook", timeout=10).text
 
@@ -103,6 +84,3 @@ def test_a_submission_arrives_in_the_demo_gradebook(tmp_path: Path) -> None:
         assert gradebook.count("data-line-item=") == 1 + 4  # one column: header + 4 learners
         assert title in gradebook
         assert "Nora Newcomer" in gradebook  # enrolled learners are in the grader report
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
