@@ -171,3 +171,33 @@ def test_an_institution_admin_switches_their_own_deployment(tool: ToolServer,
     assert refused.status_code == 403
     with tool.session() as s:
         assert s.get(Deployment, extra_id).active is True  # type: ignore[union-attr]
+
+
+def test_an_unknown_action_or_registration_is_refused_and_changes_nothing(
+    tool: ToolServer, test_platform: IndependentPlatform
+) -> None:
+    client = _signed_in(tool)
+    token = _csrf(client.get(tool.base_url + "/console/", timeout=30))
+    reg = test_platform.registration_id
+    bad = client.post(f"{tool.base_url}/console/registrations/{reg}/state",
+                      data={"csrf_token": token, "action": "delete"}, timeout=30)
+    assert bad.status_code == 400
+    missing = client.post(f"{tool.base_url}/console/registrations/999999/state",
+                          data={"csrf_token": token, "action": "deactivate"}, timeout=30)
+    assert missing.status_code == 404
+    with tool.session() as s:
+        assert s.get(Registration, reg).state == "active"  # type: ignore[union-attr]
+
+
+def test_admin_create_refuses_a_short_password_and_a_taken_name(tool: ToolServer) -> None:
+    def create(name: str, password: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "lti_service.cli", "admin", "create", name,
+                               "--password-stdin"], input=password + "\n", env=tool.env,
+                              capture_output=True, text=True, timeout=60)
+
+    short = create("shorty", "too-short")
+    assert short.returncode != 0 and "at least 12 characters" in short.stderr
+    assert tool.count(Operator, Operator.username == "shorty") == 0
+    _operator(tool, "ops")
+    taken = create("ops", PASSWORD)
+    assert taken.returncode != 0 and "already exists" in taken.stderr
