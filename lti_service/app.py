@@ -23,8 +23,9 @@ from lti_service.lti import keys as tool_keys
 from lti_service.lti.login_state import StateCodec
 from lti_service.lti.platform_keys import KeyStore
 from lti_service.lti.registry import Registry
-from lti_service.web import security
+from lti_service.web import launch_session, security
 from lti_service.web.extensions import csrf
+from lti_service.web.hot_path import HotPath
 from lti_service.web.session_json import PlainJSONSerializer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,12 +58,6 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
         TEMPLATES_AUTO_RELOAD=False,
     )
-    if settings.proxy_fix:
-        n = settings.proxy_fix
-        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n
-        )
-
     engine = make_engine(settings.effective_database_url)
     hot_engine = make_autocommit_engine(settings.effective_database_url)
     factory = make_session_factory(engine)
@@ -76,6 +71,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         "frame_ancestors": security.FrameAncestors(),
         "registry": Registry(engine, ttl=settings.registration_cache_seconds),
         "state_codec": StateCodec(app.config["SECRET_KEY"]),
+        "launch_signer": launch_session.make_signer(app.config["SECRET_KEY"]),
     }
     app.session_interface.serializer = PlainJSONSerializer()  # type: ignore[attr-defined]
     csrf.init_app(app)
@@ -88,8 +84,19 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     load_frameworks()
     _register_blueprints(app, settings)
     _register_request_hooks(app, settings)
+    _wrap_wsgi(app, settings)
     _startup(app, settings)
     return app
+
+
+def _wrap_wsgi(app: Flask, settings: Settings) -> None:
+    """The launch hot path in front of Flask, and ProxyFix (when configured) in front of all."""
+    app.wsgi_app = HotPath(app, app.wsgi_app)  # type: ignore[method-assign]
+    if settings.proxy_fix:
+        n = settings.proxy_fix
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n
+        )
 
 
 def _register_blueprints(app: Flask, settings: Settings) -> None:

@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 import uuid
+from contextvars import ContextVar, Token
 from typing import Any
 
 from flask import g, has_request_context, request
@@ -18,14 +19,34 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "reque
 _SECRET_WORDS = ("token", "secret", "password", "assertion", "private", "authorization")
 
 
+# Set for each request by the outermost WSGI layer (``web/hot_path.py``), so that the lines
+# of requests answered without Flask carry their id too.
+_REQUEST_ID: ContextVar[str | None] = ContextVar("qc_request_id", default=None)
+
+
+def request_id_from(incoming: str | None) -> str:
+    """The caller's X-Request-ID when it is a sane token, else a new one."""
+    if incoming and len(incoming) <= 64 and incoming.isprintable():
+        return incoming
+    return uuid.uuid4().hex
+
+
+def bind_request_id(incoming: str | None) -> Token[str | None]:
+    return _REQUEST_ID.set(request_id_from(incoming))
+
+
+def unbind_request_id(token: Token[str | None]) -> None:
+    _REQUEST_ID.reset(token)
+
+
 def current_request_id() -> str:
+    rid = _REQUEST_ID.get()
+    if rid is not None:
+        return rid
     if has_request_context():
         rid = getattr(g, "request_id", None)
         if rid is None:
-            incoming = request.headers.get("X-Request-ID", "")
-            rid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else (
-                uuid.uuid4().hex)
-            g.request_id = rid
+            rid = g.request_id = request_id_from(request.headers.get("X-Request-ID"))
         return str(rid)
     return "-"
 

@@ -53,6 +53,11 @@ T = TypeVar("T")
 
 
 def run_hot(work: Callable[[Connection], T]) -> T:
+    """``run_hot_on`` with this app's engines."""
+    return run_hot_on(state(), work)
+
+
+def run_hot_on(services: dict[str, Any], work: Callable[[Connection], T]) -> T:
     """Run ``work`` on a Core connection for the launch hot path (login, launch), without
     the ORM session.
 
@@ -62,9 +67,9 @@ def run_hot(work: Callable[[Connection], T]) -> T:
     retried once on a fresh one. On SQLite ``work`` runs in one transaction, rolled back if
     it raises.
     """
-    hot: Engine | None = state()["hot_engine"]
+    hot: Engine | None = services["hot_engine"]
     if hot is None:
-        engine: Engine = state()["engine"]
+        engine: Engine = services["engine"]
         with engine.begin() as conn:
             return work(conn)
     for attempt in (1, 2):

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import abort, current_app, g, request
+from flask import abort, g, request
 from itsdangerous import BadSignature, TimestampSigner
 
 from lti_service.lti.roles import AppRole
@@ -50,19 +50,21 @@ class LaunchContext:
 _FIELDS = list(LaunchContext.__dataclass_fields__)
 
 
+def make_signer(secret_key: str) -> TimestampSigner:
+    """The signer of launch ids; ``create_app`` keeps one in the app's services."""
+    return TimestampSigner(secret_key, salt="lti-launch-token")
+
+
 def _signer() -> TimestampSigner:
-    signer: TimestampSigner | None = current_app.extensions.get("lti_launch_signer")
-    if signer is None:
-        signer = TimestampSigner(current_app.config["SECRET_KEY"], salt="lti-launch-token")
-        current_app.extensions["lti_launch_signer"] = signer
+    signer: TimestampSigner = context.state()["launch_signer"]
     return signer
 
 
-def _dumps(values: list[Any]) -> str:
+def _dumps(values: list[Any], signer: TimestampSigner) -> str:
     # Plain JSON in base64url, signed with a timestamp: no compression step (the payload is
     # small), which keeps this off the launch's CPU budget.
     data = base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode())
-    return _signer().sign(data.rstrip(b"=")).decode("ascii")
+    return signer.sign(data.rstrip(b"=")).decode("ascii")
 
 
 def _loads(token: str, max_age: int) -> Any:
@@ -70,12 +72,14 @@ def _loads(token: str, max_age: int) -> Any:
     return json.loads(base64.urlsafe_b64decode(data + b"=" * (-len(data) % 4)))
 
 
-def store(launch: LaunchContext, browser_id: str | None) -> str:
+def store(launch: LaunchContext, browser_id: str | None,
+          signer: TimestampSigner | None = None) -> str:
     """The id to put in URLs: the launch itself, signed (compact: values in field order)."""
+    signer = signer or _signer()
     values = [getattr(launch, name) for name in _FIELDS]
     if browser_id is None:
-        return TOKEN_PREFIX + _dumps(values)
-    return BOUND_PREFIX + _dumps([*values, browser_id])
+        return TOKEN_PREFIX + _dumps(values, signer)
+    return BOUND_PREFIX + _dumps([*values, browser_id], signer)
 
 
 def resolve(lid: str) -> LaunchContext:

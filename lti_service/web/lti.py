@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import secrets
-from collections.abc import Callable
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from flask import (
     Blueprint,
@@ -17,31 +15,23 @@ from flask import (
     request,
     url_for,
 )
-from sqlalchemy.engine import Connection
 from werkzeug.wrappers import Response as BaseResponse
 
-from lti_service.launch_records import LaunchRecord, record_launch
-from lti_service.lti import claims as c
 from lti_service.lti import keys as tool_keys
 from lti_service.lti.deep_linking import build_response, content_item
 from lti_service.lti.errors import LaunchError
-from lti_service.lti.launch import (
-    BrowserProof,
-    NeedsBrowserProof,
-    ValidatedLaunch,
-    record_unknown_deployment,
-    validate_launch,
-)
-from lti_service.lti.oidc import purge_expired, start_login
+from lti_service.lti.launch import NeedsBrowserProof, record_unknown_deployment
+from lti_service.lti.oidc import LoginResult
 from lti_service.lti.roles import AppRole
-from lti_service.placements import PLACEMENTS, placement_for_path
+from lti_service.placements import PLACEMENTS
 from lti_service.web import context, launch_session
 from lti_service.web.extensions import csrf
+from lti_service.web.hot_path import HOT_OUTCOME
+from lti_service.web.launch_flow import accept_launch, begin_login
 from lti_service.web.security import BIND_COOKIE, set_cookie
 
 bp = Blueprint("lti", __name__)
 log = logging.getLogger(__name__)
-PURGE_ONE_IN = 200  # expired logins and nonces are swept by roughly one login in 200
 
 
 @bp.get("/.well-known/jwks.json")
@@ -55,17 +45,14 @@ def jwks() -> Response:
 @bp.route("/lti/login", methods=["GET", "POST"])
 @csrf.exempt
 def login() -> BaseResponse:
-    params = {k: v for k, v in request.values.items() if isinstance(v, str)}
-    settings = context.settings()
-    result = start_login(
-        params,
-        registry=context.state()["registry"],
-        codec=context.state()["state_codec"],
-        base_url=context.base_url(),
-        browser_id=request.cookies.get(BIND_COOKIE),
-    )
-    if secrets.randbelow(PURGE_ONE_IN) == 0:
-        purge_expired(context.db())
+    outcome = request.environ.pop(HOT_OUTCOME, None)
+    if isinstance(outcome, BaseException):  # the hot path's error, to be answered here
+        raise outcome
+    if isinstance(outcome, LoginResult):
+        result = outcome
+    else:
+        params = {k: v for k, v in request.values.items() if isinstance(v, str)}
+        result = begin_login(context.state(), params, request.cookies.get(BIND_COOKIE))
     if result.storage_target:
         response: BaseResponse = Response(render_template(
             "lti/storage_login.html",
@@ -77,35 +64,22 @@ def login() -> BaseResponse:
         ))
     else:
         response = redirect(result.redirect_url, code=302)
-    set_cookie(response, BIND_COOKIE, result.browser_id, max_age=settings.session_lifetime)
+    set_cookie(response, BIND_COOKIE, result.browser_id,
+               max_age=context.settings().session_lifetime)
     return response
 
 
 @bp.post("/lti/launch")
 @csrf.exempt
 def launch() -> BaseResponse:
+    """The launches the hot path did not answer: its refusals (handed over in the environ),
+    and bodies it leaves to Werkzeug (multipart, chunked, oversized)."""
     form = {k: v for k, v in request.form.items() if isinstance(v, str)}
-    proof = BrowserProof(
-        browser_id=request.cookies.get(BIND_COOKIE),
-        storage_secret=form.get("qc_storage_secret") or None,
-    )
-    settings = context.settings()
-    def work(conn: Connection) -> tuple[ValidatedLaunch, LaunchRecord, Callable[[], None]]:
-        validated = validate_launch(
-            conn, form, proof,
-            keys=context.state()["keys"],
-            registry=context.state()["registry"],
-            codec=context.state()["state_codec"],
-            base_url=context.base_url(),
-            leeway=settings.jwt_leeway,
-            login_lifetime=settings.login_lifetime,
-            before_consume=_route,
-        )
-        return (validated, *record_launch(conn, validated))
-
+    outcome = request.environ.pop(HOT_OUTCOME, None)
     try:
-        validated, record, committed = context.run_hot(work)
-        endpoint = _route(validated)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        accepted = accept_launch(context.state(), form, request.cookies.get(BIND_COOKIE))
     except NeedsBrowserProof as need:
         return _browser_proof_page(need, form)
     except LaunchError as err:
@@ -114,62 +88,12 @@ def launch() -> BaseResponse:
                 record_unknown_deployment(own, int(err.details["registration_id"]),
                                           err.details["deployment_id"])
         raise
-    committed()
-    claims = validated.claims
-    presentation = claims.get(c.LAUNCH_PRESENTATION) or {}
-    dl = None
-    if validated.message_type == c.DEEP_LINKING_REQUEST:
-        dl = dict(claims[c.DL_SETTINGS])
-    launch_ctx = launch_session.LaunchContext(
-        user_id=record.user_id,
-        registration_id=validated.registration.id,
-        context_id=record.context_pk,
-        role=record.role.value,
-        deployment_id=record.deployment_pk,
-        resource_link_id=record.resource_link_pk,
-        target=validated.target_link_uri,
-        locale=(presentation.get("locale") if isinstance(presentation, dict) else None)
-        or claims.get("locale"),
-        deep_linking=dl,
-    )
-    lid = launch_session.store(launch_ctx, browser_id=proof.browser_id)
-    log.info("lti launch accepted", extra={
-        "registration_id": validated.registration.id,
-        "message_type": validated.message_type,
-        "role": record.role.value,
-        "user_id": record.user_id,
-    })
-    return redirect(url_for(endpoint, lid=lid), code=303)
+    return redirect(url_for(accepted.endpoint, lid=accepted.lid), code=303)
 
 
 def storage_key(nonce: str) -> str:
     """The key under which the login's secret is kept in LTI platform storage."""
     return f"qc_{nonce[:16]}"
-
-
-def _route(validated: ValidatedLaunch) -> str:
-    """The view a launch opens: decided from the message type and target_link_uri."""
-    from lti_service.lti.roles import classify
-
-    role = classify(validated.claims.get(c.ROLES) or [])
-    if validated.message_type == c.DEEP_LINKING_REQUEST:
-        if role == AppRole.LEARNER:
-            raise LaunchError(
-                "deep_linking_forbidden",
-                "Only teachers and facilitators can add Quality Club content to a course.",
-                status=403,
-            )
-        return "lti.deep_linking"
-    path = urlsplit(validated.target_link_uri).path if validated.target_link_uri else ""
-    placement = placement_for_path(path)
-    if placement is None:
-        raise LaunchError(
-            "unknown_placement",
-            "This link points at a part of Quality Club that does not exist (any more). "
-            "Ask your teacher to place the tool again.",
-            status=404,
-        )
-    return placement.endpoint
 
 
 def _browser_proof_page(need: NeedsBrowserProof, form: dict[str, str]) -> Response:

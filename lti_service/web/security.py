@@ -16,27 +16,25 @@ from urllib.parse import urlsplit
 from flask import g, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.http import dump_cookie
 from werkzeug.wrappers import Response
 
 from lti_service.models import Registration
 from lti_service.web.launch_session import BIND_COOKIE
 
-__all__ = ["BIND_COOKIE", "FrameAncestors", "apply_headers", "csp_nonce", "set_cookie"]
+__all__ = [
+    "BIND_COOKIE", "FrameAncestors", "apply_headers", "cookie_header", "csp_nonce", "set_cookie",
+]
 
 
+def cookie_header(name: str, value: str, max_age: int | None) -> str:
+    """A ``Set-Cookie`` value with the attributes every cookie of the tool carries."""
+    return dump_cookie(name, value, max_age=max_age, path="/", secure=True, httponly=True,
+                       samesite="None", partitioned=True)
 
 
 def set_cookie(response: Response, name: str, value: str, max_age: int | None) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        path="/",
-        secure=True,
-        httponly=True,
-        samesite="None",
-        partitioned=True,
-    )
+    response.headers.add("Set-Cookie", cookie_header(name, value, max_age))
 
 
 def csp_nonce() -> str:
