@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -73,21 +74,29 @@ def start(session: Session, owner: Owner, framework: Framework) -> Assessment:
 
 
 def _new(session: Session, owner: Owner, framework: Framework, cycle: int) -> Assessment:
-    assessment = Assessment(
-        registration_id=owner.registration_id, context_id=owner.context_id,
-        user_id=owner.user_id, framework_key=framework.key,
-        framework_version=framework.version, cycle=cycle,
-        status=AssessmentStatus.DRAFT.value,
-    )
-    try:
-        with session.begin_nested():
-            session.add(assessment)
-    except IntegrityError:
-        # Another request started the same cycle a moment ago: use that one.
-        found = session.scalars(select(Assessment).where(
+    """A new draft of ``cycle``, or the one another request started a moment ago.
+
+    One INSERT … ON CONFLICT DO NOTHING rather than a SAVEPOINT around an ORM add: with
+    pysqlite a SAVEPOINT opened before the transaction's first write becomes the outermost
+    transaction and its RELEASE commits, so a later failure of the request could not undo it.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    new_id = session.execute(
+        insert(Assessment)
+        .values(registration_id=owner.registration_id, context_id=owner.context_id,
+                user_id=owner.user_id, framework_key=framework.key,
+                framework_version=framework.version, cycle=cycle,
+                status=AssessmentStatus.DRAFT.value)
+        .on_conflict_do_nothing(index_elements=["context_id", "user_id", "framework_key",
+                                                "cycle"])
+        .returning(Assessment.id)
+    ).scalar()
+    if new_id is None:  # another request started the same cycle: use that one
+        return session.scalars(select(Assessment).where(
             Assessment.context_id == owner.context_id, Assessment.user_id == owner.user_id,
             Assessment.framework_key == framework.key, Assessment.cycle == cycle)).one()
-        return found
+    assessment = session.get_one(Assessment, new_id)
     log.info("assessment started", extra={"assessment_id": assessment.id, "cycle": cycle,
                                           "framework": framework.key})
     record_qdt(session, assessment, framework, "opened")  # grade sync, same transaction
