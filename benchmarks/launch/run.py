@@ -501,7 +501,7 @@ class Bench:
             raise BenchError(f"unknown git ref {ref!r}: {sha.stderr.strip()}")
         commit = sha.stdout.strip()
         archive = subprocess.run(["git", "archive", "--format=tar", commit, "lti_service",
-                                  "templates"], cwd=ROOT, capture_output=True, timeout=60)
+                                  "templates", "xml"], cwd=ROOT, capture_output=True, timeout=60)
         if archive.returncode != 0:
             raise BenchError(f"git archive failed: {archive.stderr.decode(errors='replace')}")
         target = self.tmp / "source"
@@ -1252,7 +1252,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="Full LTI 1.3 launches against `lti-service serve` (see README.md).")
     p.add_argument("--launches", type=int, default=2000, help="measured launches")
-    p.add_argument("--concurrency", type=int, default=4, help="client threads")
+    p.add_argument("--concurrency", type=int, default=8,
+                   help="client threads (8: the two workers always have a request queued)")
     p.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test",
                    help="any database on the PostgreSQL server; a scratch database is "
                         "created beside it and dropped at the end")
