@@ -77,11 +77,12 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     csrf.init_app(app)
     # Quality Development Tool: interface language (Flask-Babel), and the frameworks checked
     # against their XSD before anything serves (a broken file raises FrameworkError).
-    from lti_service.assessment.frameworks import registry as load_frameworks
+    from lti_service.assessment import frameworks
     from lti_service.web import i18n
 
     i18n.init_app(app)
-    load_frameworks()
+    frameworks.use_directory(settings.frameworks_dir)
+    frameworks.registry()
     _register_blueprints(app, settings)
     _register_request_hooks(app, settings)
     _wrap_wsgi(app, settings)

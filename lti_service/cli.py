@@ -22,6 +22,18 @@ def _settings(**overrides: Any) -> Settings:
         raise click.ClickException(str(exc)) from exc
 
 
+def _check_frameworks(settings: Settings) -> None:
+    """Validate the frameworks before starting a server: a broken file is one clear line
+    (file:line), not a traceback from every worker that fails to boot."""
+    from lti_service.assessment import frameworks
+
+    frameworks.use_directory(settings.frameworks_dir)
+    try:
+        frameworks.registry()
+    except frameworks.FrameworkError as exc:
+        raise click.ClickException(f"framework file refused: {exc}") from exc
+
+
 def _factory(settings: Settings):  # type: ignore[no-untyped-def]
     settings.ensure_instance_dir()
     return make_session_factory(make_engine(settings.effective_database_url))
@@ -40,6 +52,7 @@ def demo(port: int, host: str) -> None:
     """Everything on embedded defaults: SQLite in instance/, keys, the demo LMS, one process."""
     os.environ["LTI_SERVICE_DEMO_LMS"] = "1"
     settings = _settings(demo_lms=True, port=port)
+    _check_frameworks(settings)
     settings.ensure_instance_dir()
     from lti_service.migrate import upgrade
 
@@ -71,6 +84,7 @@ def serve(bind: str, workers: int, threads: int) -> None:
         settings.require_production_values()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    _check_frameworks(settings)
     try:
         from gunicorn.app.base import BaseApplication
     except ImportError:  # pragma: no cover - gunicorn is a dependency

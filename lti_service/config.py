@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LTI_SERVICE_", extra="ignore")
 
     instance_dir: Path = Path("instance")
+    frameworks_dir: Path | None = None  # Quality Development Tool frameworks (XML + XSD)
     database_url: str | None = None
     base_url: str | None = None
     secret_key: str | None = None

@@ -9,7 +9,9 @@ built from ``xml/frameworks/`` (validated on first import, like at start-up).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 from lti_service.assessment import frameworks
 from lti_service.lti.deep_linking import Placement
@@ -74,18 +76,23 @@ def framework_route(framework: frameworks.Framework) -> Route:
     )
 
 
-def _build() -> list[Route]:
+def placements() -> list[Route]:
+    """Every placement, the home first; built once per frameworks folder (the folder is set
+    by ``create_app``, after this module was imported)."""
+    return _build(frameworks.frameworks_dir())
+
+
+@functools.cache
+def _build(directory: Path) -> list[Route]:
     return [HOME, *(framework_route(f) for f in frameworks.registry().values()), COHORT]
-
-
-PLACEMENTS: list[Route] = _build()
 
 
 def placement_for_path(path: str) -> Route | None:
     rest = path.removeprefix("/lti/launch").strip("/")
+    routes = placements()
     if rest == "":
-        return PLACEMENTS[0]
-    for route in PLACEMENTS:
+        return routes[0]
+    for route in routes:
         if route.path == rest:
             return route
     return None

@@ -95,3 +95,27 @@ def test_serve_refuses_to_start_without_production_settings(cli_env: dict[str, s
     result = run(cli_env, "serve", ok=False)
     assert result.returncode != 0
     assert "LTI_SERVICE_BASE_URL" in result.stderr and "LTI_SERVICE_SECRET_KEY" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["serve", "demo"])
+def test_a_server_does_not_start_on_a_broken_framework_and_says_where(
+        cli_env: dict[str, str], tmp_path: Path, command: str) -> None:
+    from lti_service.assessment.frameworks import DEFAULT_DIR
+
+    folder = tmp_path / "frameworks"
+    folder.mkdir()
+    for name in ("framework.xsd", "xml.xsd"):
+        (folder / name).write_bytes((DEFAULT_DIR / name).read_bytes())
+    text = (DEFAULT_DIR / "ict-schools.xml").read_text(encoding="utf-8")
+    (folder / "ict.xml").write_text(text.replace('<level value="3">', '<level value="x">', 1),
+                                    encoding="utf-8")
+    line = next(n for n, row in enumerate((folder / "ict.xml").read_text().splitlines(), 1)
+                if 'value="x"' in row)
+    env = {**cli_env, "LTI_SERVICE_FRAMEWORKS_DIR": str(folder),
+           "LTI_SERVICE_BASE_URL": "https://qc.example.org",
+           "LTI_SERVICE_SECRET_KEY": "k" * 40}
+    args = ["--port", "0"] if command == "demo" else ["--bind", "127.0.0.1:0"]
+    result = run(env, command, *args, ok=False)
+    assert result.returncode == 1
+    assert f"ict.xml:{line}: does not match framework.xsd" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -9,7 +9,6 @@ every text, each language once, levels 0..n without gaps, references that exist)
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +21,6 @@ NS = "urn:quality-club:framework:1"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 FALLBACK_LANGUAGE = "en"
 # The directory can be pointed elsewhere (tests of start-up, an operator's own frameworks).
-DIR_VARIABLE = "LTI_SERVICE_FRAMEWORKS_DIR"
 
 
 class FrameworkError(RuntimeError):
@@ -292,9 +290,18 @@ def load_frameworks(directory: Path) -> dict[str, Framework]:
     return {f.key: f for f in ordered}
 
 
+_directory: Path | None = None
+
+
+def use_directory(directory: Path | None) -> None:
+    """Where this process reads its frameworks (``LTI_SERVICE_FRAMEWORKS_DIR``, set by
+    ``create_app``); None: the ones shipped in ``xml/frameworks/``."""
+    global _directory
+    _directory = directory.resolve() if directory is not None else None
+
+
 def frameworks_dir() -> Path:
-    configured = os.environ.get(DIR_VARIABLE)
-    return Path(configured).resolve() if configured else DEFAULT_DIR
+    return _directory or DEFAULT_DIR
 
 
 @functools.cache

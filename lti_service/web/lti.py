@@ -23,7 +23,7 @@ from lti_service.lti.errors import LaunchError
 from lti_service.lti.launch import NeedsBrowserProof, record_unknown_deployment
 from lti_service.lti.oidc import LoginResult
 from lti_service.lti.roles import AppRole
-from lti_service.placements import PLACEMENTS
+from lti_service.placements import placements
 from lti_service.web import context, launch_session
 from lti_service.web.extensions import csrf
 from lti_service.web.hot_path import HOT_OUTCOME
@@ -130,7 +130,7 @@ def deep_linking(lid: str) -> Response:
     if launch.deep_linking is None or launch.app_role == AppRole.LEARNER:
         abort(403, description="This page is only available in a Deep Linking launch.")
     settings = launch.deep_linking
-    offered = [p for p in PLACEMENTS if p.offered]
+    offered = [p for p in placements() if p.offered]
     if request.method == "GET":
         return Response(render_template(
             "lti/deep_linking.html", lid=lid, placements=offered,

@@ -130,3 +130,25 @@ def test_the_app_does_not_start_with_a_broken_framework(tmp_path: Path) -> None:
     line = _line_of(folder / "broken.xml", 'value="three"')
     assert re.search(rf"broken\.xml:{line}: does not match framework\.xsd", result.stderr), \
         result.stderr[-2000:]
+
+
+def test_the_folder_in_the_settings_is_the_one_the_app_serves(tmp_path: Path) -> None:
+    from lti_service.app import create_app
+    from lti_service.config import load_settings
+    from lti_service.migrate import upgrade
+    from lti_service.placements import placements
+
+    folder = _broken(tmp_path, "ICT in schools", "ICT in our schools", name="ict-schools.xml")
+    settings = load_settings(instance_dir=tmp_path / "instance", secret_key="s" * 40,
+                             frameworks_dir=folder)
+    settings.ensure_instance_dir()
+    upgrade(settings.effective_database_url)
+    try:
+        create_app(settings, configure_logs=False)
+        assert list(frameworks.registry()) == ["ict-schools"]
+        assert frameworks.registry()["ict-schools"].title.get("en") == "ICT in our schools"
+        titles = [p.deep_link.title for p in placements()]
+        assert "Quality Development Tool: ICT in our schools" in titles
+    finally:
+        frameworks.use_directory(None)
+    assert "mobility" in frameworks.registry()
