@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lti_service.lti import claims as c
-from lti_service.lti.errors import LaunchError
+from lti_service.lti.errors import LaunchError, shown
 from lti_service.lti.jws import CompactJWS, parse, rsa_signature_valid
 from lti_service.lti.login_state import StateCodec
 from lti_service.lti.oidc import check_registration_usable
@@ -110,7 +110,7 @@ def _verify_signature(jws: CompactJWS, key: Any, alg: str, issuer: str,
     payload = jws.payload
     for claim in ("exp", "iat", "iss", "aud"):
         if claim not in payload:
-            raise LaunchError("missing_claim", f"The launch lacks the {claim} claim.")
+            raise LaunchError("missing_claim", "The launch lacks the %(claim)s claim.", claim=claim)
     exp, iat, nbf = payload["exp"], payload["iat"], payload.get("nbf", 0)
     numbers = (exp, iat, nbf)
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers):
@@ -136,13 +136,15 @@ def _check_message(payload: dict[str, Any]) -> None:
     if version is None:
         raise LaunchError("missing_version", "The launch is not LTI 1.3 (no version claim).")
     if version != "1.3.0":
-        raise LaunchError("wrong_version", f"The launch is LTI {version!s}, not 1.3.0.")
+        raise LaunchError("wrong_version", "The launch is LTI %(version)s, not 1.3.0.",
+                          version=shown(version, 40))
     message_type = payload.get(c.MESSAGE_TYPE)
     if not message_type:
         raise LaunchError("missing_message_type", "The launch has no message_type claim.")
     if message_type not in c.MESSAGE_TYPES:
         raise LaunchError("unsupported_message_type",
-                          f"The message type {message_type!s} is not supported.")
+                          "The message type %(message_type)s is not supported.",
+                          message_type=shown(message_type))
     if not payload.get("sub"):
         raise LaunchError("missing_sub", "The launch does not identify the user (sub).")
     roles = payload.get(c.ROLES)
@@ -243,9 +245,9 @@ def _why_refused(conn: Connection, params: dict[str, Any], registration: Registr
         Deployment.deployment_id == deployment_id)).scalar()
     return LaunchError(
         "unknown_deployment" if active is None else "deployment_inactive",
-        f"The deployment '{deployment_id}' of this platform is not enabled in the tool. "
+        "The deployment '%(deployment_id)s' of this platform is not enabled in the tool. "
         "It has been recorded; ask the tool's operator to activate it "
-        f"(lti-service platform activate {registration.id} --deployment-id ...).",
+        "(lti-service platform activate %(registration_id)s --deployment-id ...).",
         status=403,
         deployment_id=deployment_id,
         registration_id=str(registration.id),
@@ -301,7 +303,8 @@ def validate_launch(
     if form.get("error"):
         raise LaunchError(
             "platform_error",
-            f"The platform refused the login: {form.get('error_description') or form['error']}",
+            "The platform refused the login: %(reason)s",
+            reason=shown(form.get("error_description") or form["error"], 300),
         )
     if not id_token:
         raise LaunchError("missing_id_token", "The launch has no id_token.")
@@ -314,8 +317,8 @@ def validate_launch(
     header, unverified = jws.header, jws.payload
     alg = header.get("alg")
     if alg not in ALLOWED_ALGORITHMS:
-        raise LaunchError("bad_alg", f"The launch is signed with {alg!s}; RS256 is required.",
-                          status=401)
+        raise LaunchError("bad_alg", "The launch is signed with %(alg)s; RS256 is required.",
+                          status=401, alg=shown(alg, 20))
     kid = header.get("kid")
     if not kid or not isinstance(kid, str):
         raise LaunchError("missing_kid", "The launch token names no key (kid).", status=401)

@@ -108,7 +108,8 @@ def start_login(
     """Validate a login initiation and build the platform auth redirect; writes nothing."""
     for name in LOGIN_PARAMS:
         if len(params.get(name, "")) > MAX_PARAM_LENGTH:
-            raise LaunchError("bad_login_request", f"The parameter {name} is too long.")
+            raise LaunchError("bad_login_request", "The parameter %(name)s is too long.",
+                              name=name)
     issuer = params.get("iss", "").strip()
     login_hint = params.get("login_hint", "")
     target = params.get("target_link_uri", "").strip()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import abort, g, request
+from flask_babel import gettext
 from itsdangerous import BadSignature, TimestampSigner
 
 from lti_service.lti.roles import AppRole
@@ -96,8 +97,8 @@ def resolve(lid: str) -> LaunchContext:
         if not browser or request.cookies.get(BIND_COOKIE) != browser:
             data = None
     if not isinstance(data, list) or len(data) != len(_FIELDS):
-        abort(401, description="Your session with the tool has ended or was not found. "
-                               "Open the tool again from your course.")
+        abort(401, description=gettext("Your session with the tool has ended or was not "
+                                       "found. Open the tool again from your course."))
     launch = LaunchContext(**dict(zip(_FIELDS, data, strict=True)))
     g.launch = launch
     g.lid = lid

@@ -15,6 +15,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext
 from werkzeug.wrappers import Response as BaseResponse
 
 from lti_service.lti import keys as tool_keys
@@ -128,7 +129,7 @@ def launch_get(placement: str = "") -> Response:
 def deep_linking(lid: str) -> Response:
     launch = launch_session.resolve(lid)
     if launch.deep_linking is None or launch.app_role == AppRole.LEARNER:
-        abort(403, description="This page is only available in a Deep Linking launch.")
+        abort(403, description=gettext("This page is only available in a Deep Linking launch."))
     settings = launch.deep_linking
     offered = [p for p in placements() if p.offered]
     if request.method == "GET":
@@ -139,9 +140,9 @@ def deep_linking(lid: str) -> Response:
     chosen = request.form.getlist("placement")
     selected = [p for p in offered if p.key in chosen]
     if not selected:
-        abort(400, description="Choose at least one item to add to the course.")
+        abort(400, description=gettext("Choose at least one item to add to the course."))
     if not settings.get("accept_multiple", True) and len(selected) > 1:
-        abort(400, description="This course accepts only one item at a time.")
+        abort(400, description=gettext("This course accepts only one item at a time."))
     session = context.db()
     from lti_service.models import Deployment, Registration
 

@@ -25,7 +25,8 @@ def _source_messages() -> set[str]:
     found: set[str] = set()
     for _file, _line, message, _comments, _ctx in extract_from_dir(
             str(ROOT), method_map, keywords={"_": None, "gettext": None, "N_": None,
-                                             "ngettext": (1, 2), "lazy_gettext": None}):
+                                             "ngettext": (1, 2), "lazy_gettext": None,
+                                             "LaunchError": (2,)}):
         found.add(message[0] if isinstance(message, tuple) else message)
     return found
 
