@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl
 
 from werkzeug.http import parse_cookie
@@ -43,6 +43,7 @@ HOT_OUTCOME = "lti_service.hot_outcome"
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_FIELDS = 1000
 _ADAPTERS_KEPT = 8
+T = TypeVar("T")
 
 
 class HotPath:
@@ -82,10 +83,8 @@ class HotPath:
         params = _first_values(environ.get("QUERY_STRING", ""), body)  # as request.values
         if params is None:
             return None
-        try:
-            result = begin_login(self.services, params, _browser_id(environ))
-        except Exception as exc:  # answered by the view, see the module doc
-            environ[HOT_OUTCOME] = exc
+        result = _attempt(environ, begin_login, self.services, params, _browser_id(environ))
+        if result is None:
             return None
         if result.storage_target:  # a page, rendered by the view
             environ[HOT_OUTCOME] = result
@@ -99,10 +98,8 @@ class HotPath:
         form = _first_values(self._form_body(environ))
         if form is None:
             return None
-        try:
-            accepted = accept_launch(self.services, form, _browser_id(environ))
-        except Exception as exc:  # answered by the view, see the module doc
-            environ[HOT_OUTCOME] = exc
+        accepted = _attempt(environ, accept_launch, self.services, form, _browser_id(environ))
+        if accepted is None:
             return None
         location = self._adapter(environ).build(accepted.endpoint, {"lid": accepted.lid})
         return _redirect(start_response, "303 See Other", location, None)
@@ -135,6 +132,16 @@ class HotPath:
             if len(self._adapters) < _ADAPTERS_KEPT:
                 self._adapters[script_name] = adapter
         return adapter
+
+
+def _attempt(environ: WSGIEnvironment, step: Callable[..., T], *args: Any) -> T | None:
+    """Run a launch step; a refusal (any exception) is left in the environ for the view,
+    which answers it (see the module doc), and None returned."""
+    try:
+        return step(*args)
+    except Exception as exc:
+        environ[HOT_OUTCOME] = exc
+        return None
 
 
 def _first_values(*encoded: str | None) -> dict[str, str] | None:

@@ -14,6 +14,7 @@ from lti_service.assessment.cohort import MIN_GROUP, cohort_report, people
 from lti_service.assessment.validation import AnswerInput
 from lti_service.models import Context, Membership, Registration, User
 from tests.conftest import ToolServer
+from tests.support.records import registration_with_course
 
 ICT = frameworks.registry()["ict-schools"]
 Levels = dict[str, tuple[int | None, int | None, int | None]]  # None: not applicable
@@ -22,15 +23,7 @@ Levels = dict[str, tuple[int | None, int | None, int | None]]  # None: not appli
 @pytest.fixture
 def course(tool: ToolServer) -> Iterator[tuple[Session, Registration, Context]]:
     with tool.session() as s:
-        tag = uuid.uuid4().hex[:8]
-        reg = Registration(issuer=f"https://lms-{tag}.example", client_id="c",
-                           auth_login_url="https://x/a", auth_token_url="https://x/t",
-                           key_set_url="https://x/k")
-        s.add(reg)
-        s.flush()
-        ctx = Context(registration_id=reg.id, context_id=f"course-{tag}")
-        s.add(ctx)
-        s.flush()
+        reg, ctx = registration_with_course(s)
         yield s, reg, ctx
         s.rollback()
 

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from lti_service.assessment import frameworks, service
-from lti_service.models import Assessment, Context, Membership, Registration, User
+from lti_service.models import Assessment, Membership, User
 from tests.conftest import ToolServer
+from tests.support.records import registration_with_course
 
 ICT = frameworks.registry()["ict-schools"]
 
@@ -21,16 +22,10 @@ ICT = frameworks.registry()["ict-schools"]
 @pytest.fixture
 def owner(tool: ToolServer) -> Iterator[service.Owner]:
     """A learner in a course, committed: the tests' own sessions start with no write."""
-    tag = uuid.uuid4().hex[:8]
     with tool.session() as s:
-        reg = Registration(issuer=f"https://lms-{tag}.example", client_id="c",
-                           auth_login_url="https://x/a", auth_token_url="https://x/t",
-                           key_set_url="https://x/k")
-        s.add(reg)
-        s.flush()
-        ctx = Context(registration_id=reg.id, context_id=f"course-{tag}")
-        user = User(registration_id=reg.id, sub=f"learner-{tag}", name="Lena")
-        s.add_all([ctx, user])
+        reg, ctx = registration_with_course(s)
+        user = User(registration_id=reg.id, sub=f"learner-{uuid.uuid4().hex[:8]}", name="Lena")
+        s.add(user)
         s.flush()
         s.add(Membership(context_id=ctx.id, user_id=user.id, roles=[], role="learner"))
         s.commit()
