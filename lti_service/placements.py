@@ -10,14 +10,17 @@ built from ``xml/frameworks/`` (validated on first import, like at start-up).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lti_service.assessment import frameworks
+from lti_service.assessment.errors import N_
 from lti_service.lti.deep_linking import Placement
 
 QDT_PREFIX = "qdt/"
 QDT_TAG = "qdt-assessment"
+QDT_TITLE = N_("Quality Development Tool: %(framework)s")
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,8 @@ class Route:
     path: str  # path under /lti/launch ("" for the plain launch URL)
     endpoint: str  # view that opens, with a ``lid`` argument
     offered: bool  # offered in the Deep Linking picker
-    deep_link: Placement
+    deep_link: Placement  # in English; see ``in_language``
+    framework_key: str | None = None  # the framework a QDT placement opens
 
 
 HOME = Route(
@@ -36,10 +40,10 @@ HOME = Route(
     offered=True,
     deep_link=Placement(
         key="home",
-        title="Quality Club",
+        title=N_("Quality Club"),
         path="home",
-        description="Peer-learning club on quality in learning mobility: self-assessment, "
-        "club meetings and action plans.",
+        description=N_("Peer-learning club on quality in learning mobility: self-assessment, "
+                       "club meetings and action plans."),
     ),
 )
 
@@ -50,21 +54,23 @@ COHORT = Route(
     offered=True,
     deep_link=Placement(
         key="cohort",
-        title="Quality Club: cohort overview",
+        title=N_("Quality Club: cohort overview"),
         path="cohort",
-        description="For facilitators: who has started and submitted the self-assessment, "
-        "anonymised results per area and the cohort's peer-learning priorities.",
+        description=N_("For facilitators: who has started and submitted the self-assessment, "
+                       "anonymised results per area and the cohort's peer-learning "
+                       "priorities."),
     ),
 )
 
 
 def framework_route(framework: frameworks.Framework) -> Route:
-    title = f"Quality Development Tool: {framework.title.get('en')}"
+    title = QDT_TITLE % {"framework": framework.title.get("en")}
     return Route(
         key=f"qdt-{framework.key}",
         path=QDT_PREFIX + framework.key,
         endpoint="learner.qdt_launch",
         offered=True,
+        framework_key=framework.key,
         deep_link=Placement(
             key=f"qdt-{framework.key}",
             title=title,
@@ -85,6 +91,18 @@ def placements() -> list[Route]:
 @functools.cache
 def _build(directory: Path) -> list[Route]:
     return [HOME, *(framework_route(f) for f in frameworks.registry().values()), COHORT]
+
+
+def in_language(route: Route, language: str, translate: Callable[[str], str]) -> Placement:
+    """The placement as a facilitator reading ``language`` places it: its title is what the
+    course shows (the LMS keeps it), so it is in the language of the person placing it."""
+    base = route.deep_link
+    framework = frameworks.get(route.framework_key) if route.framework_key else None
+    if framework is None:
+        return replace(base, title=translate(base.title),
+                       description=translate(base.description))
+    return replace(base, title=translate(QDT_TITLE) % {"framework": framework.title.get(language)},
+                   description=framework.description.get(language))
 
 
 def placement_for_path(path: str) -> Route | None:

@@ -15,7 +15,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext
+from flask_babel import get_locale, gettext
 from werkzeug.wrappers import Response as BaseResponse
 
 from lti_service.lti import keys as tool_keys
@@ -24,7 +24,7 @@ from lti_service.lti.errors import LaunchError
 from lti_service.lti.launch import NeedsBrowserProof, record_unknown_deployment
 from lti_service.lti.oidc import LoginResult
 from lti_service.lti.roles import AppRole
-from lti_service.placements import placements
+from lti_service.placements import in_language, placements
 from lti_service.web import context, launch_session
 from lti_service.web.extensions import csrf
 from lti_service.web.hot_path import HOT_OUTCOME
@@ -131,14 +131,15 @@ def deep_linking(lid: str) -> Response:
     if launch.deep_linking is None or launch.app_role == AppRole.LEARNER:
         abort(403, description=gettext("This page is only available in a Deep Linking launch."))
     settings = launch.deep_linking
-    offered = [p for p in placements() if p.offered]
+    language = str(get_locale() or "en")
+    offered = [(p.key, in_language(p, language, gettext)) for p in placements() if p.offered]
     if request.method == "GET":
         return Response(render_template(
             "lti/deep_linking.html", lid=lid, placements=offered,
             accept_multiple=bool(settings.get("accept_multiple", True)),
         ))
     chosen = request.form.getlist("placement")
-    selected = [p for p in offered if p.key in chosen]
+    selected = [item for key, item in offered if key in chosen]
     if not selected:
         abort(400, description=gettext("Choose at least one item to add to the course."))
     if not settings.get("accept_multiple", True) and len(selected) > 1:
@@ -157,7 +158,7 @@ def deep_linking(lid: str) -> Response:
         issuer=registration.issuer,
         deployment_id=deployment.deployment_id,
         settings=settings,
-        items=[content_item(p.deep_link, base) for p in selected],
+        items=[content_item(item, base) for item in selected],
     )
     log.info("deep linking response sent", extra={"items": len(selected),
                                                  "registration_id": registration.id})

@@ -108,3 +108,22 @@ def test_a_graded_placement_carries_a_line_item_and_no_empty_custom() -> None:
         "lineItem": {"scoreMaximum": 1.0, "label": "Quality Development Tool",
                      "resourceId": "qdt-mobility", "tag": "qdt-assessment"},
     }
+
+
+def test_a_german_facilitator_places_items_titled_in_german(
+    tool: ToolServer, test_platform: IndependentPlatform
+) -> None:
+    client = browser()
+    presentation = "https://purl.imsglobal.org/spec/lti/claim/launch_presentation"
+    picker = test_platform.launch(client=client, user="instructor",
+                                  message_type="LtiDeepLinkingRequest",
+                                  set={presentation: {"document_target": "iframe",
+                                                      "locale": "de-DE"}})
+    assert picker.status_code == 200, picker.text[:500]
+    assert "Quality Club: Kohortenübersicht" in picker.text
+    _, fields = parse_form(_respond(client, picker, ("qdt-mobility", "cohort")).text)
+    claims = jwt.decode(fields["JWT"], options={"verify_signature": False})
+    titles = [item["title"] for item in claims[ITEMS]]
+    assert titles == ["Quality Development Tool: Qualität in der Lernmobilität",
+                      "Quality Club: Kohortenübersicht"]
+    assert all(item["text"] and "the" not in item["text"].split() for item in claims[ITEMS])
