@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import current_app, g
+from flask import abort, current_app, g
+from flask_babel import gettext
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from lti_service.assessment import frameworks
+from lti_service.assessment.frameworks import Framework
 from lti_service.config import Settings
 
 
@@ -43,6 +46,14 @@ def db() -> Session:
         g.db_session = session_factory()()
     session: Session = g.db_session
     return session
+
+
+def framework(key: str) -> Framework:
+    """The framework a URL names, or a 404 page."""
+    found = frameworks.get(key)
+    if found is None:
+        abort(404, description=gettext("There is no such framework."))
+    return found
 
 
 def base_url() -> str:

@@ -66,9 +66,7 @@ def cohort_launch(lid: str) -> BaseResponse:
 @bp.get("/app/<lid>/cohort/<key>")
 def cohort(lid: str, key: str) -> Response:
     launch, ctx = _course(lid)
-    framework = frameworks.get(key)
-    if framework is None:
-        abort(404, description=_("There is no such framework."))
+    framework = context.framework(key)
     session = context.db()
     report = cohorts.cohort_report(session, ctx.id, framework)
     people = cohorts.people(session, ctx.id, framework.key)
@@ -121,9 +119,7 @@ def grade_retry(lid: str) -> BaseResponse:
 @bp.get("/app/<lid>/cohort/<key>.csv")
 def cohort_csv(lid: str, key: str) -> Response:
     _launch, ctx = _course(lid)
-    framework = frameworks.get(key)
-    if framework is None:
-        abort(404, description=_("There is no such framework."))
+    framework = context.framework(key)
     report = cohorts.cohort_report(context.db(), ctx.id, framework)
     body = exports.cohort_csv(report, i18n.current_language())
     name = exports.filename("cohort", framework.key, ctx.label or ctx.context_id) + ".csv"

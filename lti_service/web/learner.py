@@ -120,13 +120,6 @@ class _Learner:
                                         course=self.course, **values), status=status)
 
 
-def _framework(key: str) -> Framework:
-    framework = frameworks.get(key)
-    if framework is None:
-        abort(404, description=_("There is no such framework."))
-    return framework
-
-
 def _wants_json() -> bool:
     return request.is_json or request.accept_mimetypes.best == "application/json"
 
@@ -167,7 +160,7 @@ def qdt_launch(lid: str) -> BaseResponse:
     cohort view of the same framework."""
     launch = launch_session.resolve(lid)
     key = framework_key_for_target(launch.target) or next(iter(frameworks.registry()))
-    _framework(key)
+    context.framework(key)
     if launch.app_role in (AppRole.FACILITATOR, AppRole.ADMIN):
         return redirect(url_for("facilitator.cohort", lid=lid, key=key), code=303)
     return redirect(url_for("learner.qdt_overview", lid=lid, key=key), code=303)
@@ -176,7 +169,7 @@ def qdt_launch(lid: str) -> BaseResponse:
 @bp.get("/app/<lid>/qdt/<key>")
 def qdt_overview(lid: str, key: str) -> Response:
     me = _Learner(lid)
-    framework = _framework(key)
+    framework = context.framework(key)
     found = service.cycles(context.db(), me.owner, key)
     current = found[0] if found else None
     missing = service.missing_items(current, framework) if current else None
@@ -187,7 +180,7 @@ def qdt_overview(lid: str, key: str) -> Response:
 @bp.post("/app/<lid>/qdt/<key>/start")
 def qdt_start(lid: str, key: str) -> BaseResponse:
     me = _Learner(lid)
-    framework = _framework(key)
+    framework = context.framework(key)
     assessment = service.start(context.db(), me.owner, framework)
     return redirect(url_for("learner.area", lid=lid, aid=assessment.id,
                             area_id=framework.areas[0].id), code=303)
@@ -196,7 +189,7 @@ def qdt_start(lid: str, key: str) -> BaseResponse:
 @bp.post("/app/<lid>/qdt/<key>/new-cycle")
 def qdt_new_cycle(lid: str, key: str) -> BaseResponse:
     me = _Learner(lid)
-    framework = _framework(key)
+    framework = context.framework(key)
     assessment = service.new_cycle(context.db(), me.owner, framework)
     return redirect(url_for("learner.area", lid=lid, aid=assessment.id,
                             area_id=framework.areas[0].id), code=303)

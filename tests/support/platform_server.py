@@ -253,12 +253,17 @@ def _bearer(environ: dict[str, Any]) -> str:
     return value[len("Bearer "):] if value.startswith("Bearer ") else ""
 
 
+def _registration_token_usable(platform: Platform, token: str) -> bool:
+    """Known and not used yet (single use, as in Moodle)."""
+    return token in platform.registration_tokens and not platform.registration_tokens[token]
+
+
 def openid_configuration(platform: Platform, environ: dict[str, Any], query: dict[str, str],
                          respond: Any) -> list[bytes]:
     """The platform's OpenID configuration; ``fault`` breaks it the ways the tests need."""
     fault = query.get("fault", "")
     token = _bearer(environ)
-    if token not in platform.registration_tokens or platform.registration_tokens[token]:
+    if not _registration_token_usable(platform, token):
         return respond("401 Unauthorized", json.dumps({"error": "invalid_token"}),
                        "application/json")
     if fault == "status_500":
@@ -303,7 +308,7 @@ def registration_endpoint(platform: Platform, environ: dict[str, Any], query: di
     """Validates like Moodle 4.5's registration endpoint; the token is single use."""
     fault = query.get("fault", "")
     token = _bearer(environ)
-    if token not in platform.registration_tokens or platform.registration_tokens[token]:
+    if not _registration_token_usable(platform, token):
         return respond("401 Unauthorized", json.dumps({"error": "invalid_token"}),
                        "application/json")
     if fault == "status_500":
